@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace NfsNs.Namespaces;
+
+/// <summary>
+/// Where every socket of a transport comes from. Production code uses <see cref="NamespaceSocketFactory"/>, which
+/// binds each socket to one network namespace; nothing in the RPC or NFS layers calls <c>new Socket</c> itself.
+/// </summary>
+public interface ISocketFactory
+{
+    /// <summary>The namespace sockets are created in, for messages and the mount table; null for test factories.</summary>
+    NetworkNamespace? Namespace { get; }
+
+    /// <summary>Creates a TCP socket in the factory's namespace and connects it to <paramref name="remote"/>.</summary>
+    ValueTask<Socket> ConnectTcpAsync(EndPoint remote, CancellationToken cancellationToken);
+
+    /// <summary>Creates a TCP listener in the factory's namespace, bound to <paramref name="local"/>.</summary>
+    Socket ListenTcp(EndPoint local, int backlog);
+
+    /// <summary>Resolves a host name as seen from the factory's namespace.</summary>
+    IPAddress[] ResolveHost(string host);
+}
+
+/// <summary>Creates every socket inside one network namespace, which it holds open for as long as it lives.</summary>
+public sealed class NamespaceSocketFactory(NetworkNamespace networkNamespace) : ISocketFactory
+{
+    public NetworkNamespace Namespace => networkNamespace;
+    NetworkNamespace? ISocketFactory.Namespace => networkNamespace;
+
+    public async ValueTask<Socket> ConnectTcpAsync(EndPoint remote, CancellationToken cancellationToken)
+    {
+        var socket = networkNamespace.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.NoDelay = true;
+            await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public Socket ListenTcp(EndPoint local, int backlog)
+    {
+        var socket = networkNamespace.CreateSocket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(local);
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public IPAddress[] ResolveHost(string host) => networkNamespace.ResolveHost(host);
+}

@@ -1,0 +1,89 @@
+using NfsNs.Xdr;
+using System.Buffers;
+
+namespace NfsNs.Tests.Unit;
+
+public class XdrTests
+{
+    private static byte[] Encode(Action<XdrWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        write(new XdrWriter(buffer));
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Fact]
+    public void Golden_bytes_of_primitives_are_big_endian_and_padded()
+    {
+        var bytes = Encode(w =>
+        {
+            w.WriteUInt32(0x01020304);
+            w.WriteInt64(-2);
+            w.WriteBool(true);
+            w.WriteString("abcde");
+            w.WriteOpaque([9]);
+        });
+        Assert.Equal(Convert.FromHexString(
+            "01020304" + "FFFFFFFFFFFFFFFE" + "00000001" + "00000005" + "6162636465000000" + "00000001" + "09000000"), bytes);
+    }
+
+    [Fact]
+    public void Round_trip_of_random_opaque_lengths_keeps_alignment()
+    {
+        var random = new Random(1234);
+        for (int length = 0; length < 70; length++)
+        {
+            var data = new byte[length];
+            random.NextBytes(data);
+            var bytes = Encode(w => { w.WriteOpaque(data); w.WriteUInt32(0xCAFEBABE); });
+            Assert.Equal(0, bytes.Length % 4);
+            var reader = new XdrReader(bytes);
+            Assert.Equal(data, reader.ReadOpaque(1000).ToArray());
+            Assert.Equal(0xCAFEBABEu, reader.ReadUInt32());
+            reader.EnsureFullyConsumed("test");
+        }
+    }
+
+    [Fact]
+    public void Every_truncation_throws_XdrException()
+    {
+        var bytes = Encode(w => { w.WriteUInt64(7); w.WriteString("hello"); w.WriteBool(false); });
+        for (int cut = 0; cut < bytes.Length; cut++)
+        {
+            var truncated = bytes.AsMemory(0, cut);
+            Assert.Throws<XdrException>(() =>
+            {
+                var r = new XdrReader(truncated);
+                r.ReadUInt64();
+                r.ReadString(255);
+                r.ReadBool();
+            });
+        }
+    }
+
+    [Fact]
+    public void Lengths_over_the_declared_maximum_are_refused_before_reading()
+    {
+        var bytes = Encode(w => w.WriteUInt32(0x7FFFFFFF));
+        var e = Assert.Throws<XdrException>(() => { var r = new XdrReader(bytes); r.ReadOpaque(64, "file handle"); });
+        Assert.Contains("file handle", e.Message);
+    }
+
+    [Fact]
+    public void Invalid_boolean_is_refused()
+    {
+        var bytes = Encode(w => w.WriteUInt32(2));
+        Assert.Throws<XdrException>(() => { var r = new XdrReader(bytes); r.ReadBool(); });
+    }
+
+    [Fact]
+    public void Opaque_memory_is_a_slice_not_a_copy()
+    {
+        var bytes = Encode(w => w.WriteOpaque([1, 2, 3, 4, 5]));
+        var r = new XdrReader(bytes);
+        var slice = r.ReadOpaqueMemory(16);
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(slice, out var segment));
+        Assert.Same(bytes, segment.Array);
+        Assert.Equal(4, segment.Offset);
+    }
+}
