@@ -9,6 +9,9 @@ public static class Nfs3
     /// <summary>NFS_V3.</summary>
     public const uint Version = 3;
 
+    /// <summary>The port NFS servers listen on when rpcbind does not say otherwise (registered with IANA; RFC 7530 §3.1 makes it normative for v4).</summary>
+    public const int DefaultPort = 2049;
+
     /// <summary>NFS3_FHSIZE: the largest file handle (RFC 1813 §2.4).</summary>
     public const int MaxFileHandleSize = 64;
 
