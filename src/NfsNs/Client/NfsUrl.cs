@@ -196,6 +196,12 @@ public sealed record NfsUrl : IParsable<NfsUrl>
     public static bool TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, [MaybeNullWhen(false)] out NfsUrl result) =>
         TryParse(s, out result);
 
+    /// <summary>
+    /// Why <paramref name="spec"/> cannot name a network namespace (empty, NUL, <c>pid:</c> without a process id),
+    /// or null when it is well-formed; whether it exists is only known when it is opened.
+    /// </summary>
+    public static string? ValidateNetns(string spec) => CheckNetns(spec);
+
     /// <summary>True when <paramref name="text"/> starts with an <c>nfs:</c> scheme (it may still be invalid).</summary>
     public static bool LooksLikeNfsUrl(string text) =>
         text.StartsWith(Scheme + ":", StringComparison.OrdinalIgnoreCase);
