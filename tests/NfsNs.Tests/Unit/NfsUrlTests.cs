@@ -1,0 +1,305 @@
+using NfsNs.Client;
+
+namespace NfsNs.Tests.Unit;
+
+public class NfsUrlTests
+{
+    [Fact]
+    public void U1_escapes_are_decoded_after_splitting()
+    {
+        var url = NfsUrl.Parse("nfs://host/export/dir/a%3Fb");
+        Assert.Equal("host", url.Host);
+        Assert.Equal("/export/dir/a?b", url.Path);
+        Assert.Equal(["export", "dir", "a?b"], url.PathSegments);
+        Assert.Null(url.Uid);
+        Assert.Equal("nfs://host/export/dir/a%3Fb", url.ToString());
+    }
+
+    [Fact]
+    public void U1_escaped_ampersand_equals_and_hash_stay_in_their_component()
+    {
+        var url = NfsUrl.Parse("nfs://host/export/x%26y%3Dz%23w?netns=a%26b");
+        Assert.Equal("/export/x&y=z#w", url.Path);
+        Assert.Equal("a&b", url.Netns);
+        Assert.Equal(url, NfsUrl.Parse(url.ToString()));
+    }
+
+    [Fact]
+    public void U1_escaped_slash_in_a_segment_is_refused()
+    {
+        var e = Assert.Throws<NfsUrlException>(() => NfsUrl.Parse("nfs://host/export/a%2Fb"));
+        Assert.Contains("'/'", e.Message);
+        Assert.Contains("a%2Fb", e.Message);
+        Assert.Throws<NfsUrlException>(() => NfsUrl.Parse("nfs://host/export/a%2fb"));
+    }
+
+    [Theory]
+    [InlineData("nfs://[::1]:2049/export/x", 2049)]
+    [InlineData("nfs://[::1]/export/x", null)]
+    public void U2_ipv6_literals_in_brackets(string text, int? port)
+    {
+        var url = NfsUrl.Parse(text);
+        Assert.Equal("::1", url.Host);
+        Assert.Equal(port, url.Port);
+        Assert.Equal(port, url.EffectiveNfsPort);
+        Assert.Equal("/export/x", url.Path);
+        Assert.Equal(text, url.ToString());
+    }
+
+    [Fact]
+    public void U2_ipv6_zone_id_is_refused_clearly()
+    {
+        var e = Assert.Throws<NfsUrlException>(() => NfsUrl.Parse("nfs://[fe80::1%25eth0]/export"));
+        Assert.Contains("zone id", e.Message);
+    }
+
+    [Fact]
+    public void Every_argument_is_parsed()
+    {
+        var url = NfsUrl.Parse(
+            "nfs://alice@server.example:2049/export/dir?version=3&uid=1000&gid=100&nfsport=2049&mountport=20048" +
+            "&timeo=600&retrans=2&netns=pid:42&soft&rsize=1048576&wsize=65536&auth=none");
+        Assert.Equal("alice", url.User);
+        Assert.Equal("server.example", url.Host);
+        Assert.Equal(2049, url.Port);
+        Assert.Equal("/export/dir", url.Path);
+        Assert.Equal(3, url.Version);
+        Assert.Equal(1000u, url.Uid);
+        Assert.Equal(100u, url.Gid);
+        Assert.Equal(2049, url.NfsPort);
+        Assert.Equal(20048, url.MountPort);
+        Assert.Equal(600, url.Timeo);
+        Assert.Equal(TimeSpan.FromSeconds(60), url.Timeout);
+        Assert.Equal(2, url.Retrans);
+        Assert.Equal("pid:42", url.Netns);
+        Assert.True(url.Soft);
+        Assert.Equal(1048576, url.Rsize);
+        Assert.Equal(65536, url.Wsize);
+        Assert.Equal(NfsAuthFlavor.None, url.Auth);
+    }
+
+    [Fact]
+    public void Defaults_when_nothing_is_given()
+    {
+        var url = NfsUrl.Parse("nfs://127.0.0.1");
+        Assert.Equal("/", url.Path);
+        Assert.Empty(url.PathSegments);
+        Assert.Equal(3, url.Version);
+        Assert.False(url.Soft);
+        Assert.Equal(NfsAuthFlavor.Sys, url.Auth);
+        Assert.Null(url.Port);
+        Assert.Null(url.Netns);
+        Assert.Null(url.User);
+        Assert.Equal("nfs://127.0.0.1/", url.ToString());
+    }
+
+    [Theory]
+    [InlineData("soft", true)]
+    [InlineData("soft=1", true)]
+    [InlineData("soft=0", false)]
+    [InlineData("hard", false)]
+    [InlineData("hard=1", false)]
+    [InlineData("hard=0", true)]
+    public void Soft_and_hard_are_flags_or_0_1(string query, bool soft) =>
+        Assert.Equal(soft, NfsUrl.Parse($"nfs://h/e?{query}").Soft);
+
+    [Theory]
+    [InlineData("netns=blue", "blue")]
+    [InlineData("netns=/run/netns/blue", "/run/netns/blue")]
+    [InlineData("netns=%2Fproc%2F7%2Fns%2Fnet", "/proc/7/ns/net")]
+    [InlineData("netns=pid:1234", "pid:1234")]
+    public void Netns_accepts_names_paths_and_pids(string query, string netns) =>
+        Assert.Equal(netns, NfsUrl.Parse($"nfs://h/e?{query}").Netns);
+
+    [Fact]
+    public void Scheme_is_case_insensitive_and_plus_is_not_a_space()
+    {
+        var url = NfsUrl.Parse("NFS://h/a+b?netns=x+y");
+        Assert.Equal("/a+b", url.Path);
+        Assert.Equal("x+y", url.Netns);
+        Assert.Equal("nfs://h/a+b?netns=x%2By", url.ToString());
+    }
+
+    [Fact]
+    public void Non_ascii_and_spaces_are_decoded_and_re_escaped()
+    {
+        var url = NfsUrl.Parse("nfs://h/export/caf%C3%A9/my file");
+        Assert.Equal("/export/café/my file", url.Path);
+        Assert.Equal("nfs://h/export/caf%C3%A9/my%20file", url.ToString());
+        Assert.Equal("/export/café/my file", NfsUrl.Parse("nfs://h/export/café/my%20file").Path);
+    }
+
+    [Theory]
+    [InlineData("nfs://127.0.0.1/export")]
+    [InlineData("nfs://127.0.0.1/")]
+    [InlineData("nfs://h:1/export/")]
+    [InlineData("nfs://[::ffff:127.0.0.1]:65535/e")]
+    [InlineData("nfs://[fe80::1]/e")]
+    [InlineData("nfs://a%40b@h/e")]
+    [InlineData("nfs://h/%25%3F%23%26/x%20y/%F0%9F%98%80")]
+    [InlineData("nfs://h//double//slash")]
+    [InlineData("nfs://h/e?nfsport=2049&mountport=20048&uid=0&gid=4294967295&auth=none&timeo=1&retrans=0&soft&rsize=512&wsize=67108864&netns=%2Frun%2Fnetns%2Fa%20b")]
+    public void Round_trip_through_ToString(string text)
+    {
+        var url = NfsUrl.Parse(text);
+        string canonical = url.ToString();
+        var again = NfsUrl.Parse(canonical);
+        Assert.Equal(url, again);
+        Assert.Equal(canonical, again.ToString());
+    }
+
+    [Fact]
+    public void Canonical_form_orders_arguments_and_drops_defaults()
+    {
+        var url = NfsUrl.Parse("nfs://h/e?netns=/run/netns/a&hard&version=3&uid=5&auth=sys");
+        Assert.Equal("nfs://h/e?uid=5&netns=/run/netns/a", url.ToString());
+    }
+
+    [Theory]
+    [InlineData("http://h/e", "scheme 'http' is not supported")]
+    [InlineData("/export/x", "not an NFS URL")]
+    [InlineData("host:/export", "not an NFS URL")]
+    [InlineData("nfs:/h/e", "expected 'nfs://'")]
+    [InlineData("nfs:///export", "host is empty")]
+    [InlineData("nfs://:2049/export", "host is empty")]
+    [InlineData("nfs://[]/export", "host is empty")]
+    [InlineData("nfs://ho st/e", "invalid character ' ' in host")]
+    [InlineData("nfs://h%41/e", "percent-escapes are not allowed in the host")]
+    [InlineData("nfs://::1/e", "must be in brackets")]
+    [InlineData("nfs://[::1/e", "missing ']'")]
+    [InlineData("nfs://[::1]x/e", "unexpected 'x' after ']'")]
+    [InlineData("nfs://[1.2.3.4]/e", "is not an IPv6 address")]
+    [InlineData("nfs://[::g]/e", "is not an IPv6 address")]
+    [InlineData("nfs://h:/e", "port is empty")]
+    [InlineData("nfs://h:0/e", "port must be a number from 1 to 65535, not '0'")]
+    [InlineData("nfs://h:65536/e", "port must be a number from 1 to 65535")]
+    [InlineData("nfs://h:-1/e", "port must be a number")]
+    [InlineData("nfs://h:2o49/e", "port must be a number")]
+    [InlineData("nfs://u:pw@h/e", "passwords")]
+    [InlineData("nfs://a@b@h/e", "more than one '@'")]
+    [InlineData("nfs://@h/e", "user name is empty")]
+    [InlineData("nfs://h/e#frag", "fragments")]
+    [InlineData("nfs://h/e%2", "invalid percent-escape '%2'")]
+    [InlineData("nfs://h/e%zz", "invalid percent-escape '%zz'")]
+    [InlineData("nfs://h/e%FF", "not valid UTF-8")]
+    [InlineData("nfs://h/e%00x", "NUL")]
+    [InlineData("nfs://h/e\nx", "control character \\x0a")]
+    [InlineData("nfs://h/e?", null)]
+    public void Malformed_urls_are_refused_with_the_reason(string text, string? reason)
+    {
+        if (reason is null)
+        {
+            Assert.Equal("/e", NfsUrl.Parse(text).Path);
+            return;
+        }
+        var e = Assert.Throws<NfsUrlException>(() => NfsUrl.Parse(text));
+        Assert.Contains(reason, e.Message);
+        AssertOneLineQuotingUrl(e, text);
+        Assert.False(NfsUrl.TryParse(text, out var parsed));
+        Assert.Null(parsed);
+    }
+
+    [Theory]
+    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, netns)")]
+    [InlineData("UID=1", "UID", "unknown argument 'UID'")]
+    [InlineData("uid=1&uid=2", "uid", "argument 'uid' is given more than once")]
+    [InlineData("uid=abc", "uid", "uid must be a number from 0 to 4294967295, not 'abc'")]
+    [InlineData("uid=-1", "uid", "uid must be a number")]
+    [InlineData("uid=4294967296", "uid", "uid must be a number")]
+    [InlineData("uid=+5", "uid", "uid must be a number")]
+    [InlineData("uid= 5", "uid", "uid must be a number")]
+    [InlineData("uid=99999999999999999999", "uid", "uid must be a number")]
+    [InlineData("gid=x", "gid", "gid must be a number")]
+    [InlineData("uid", "uid", "argument 'uid' needs a value")]
+    [InlineData("uid=", "uid", "argument 'uid' needs a value")]
+    [InlineData("nfsport=0", "nfsport", "nfsport must be a number from 1 to 65535")]
+    [InlineData("nfsport=65536", "nfsport", "nfsport must be a number from 1 to 65535")]
+    [InlineData("mountport=70000", "mountport", "mountport must be a number from 1 to 65535")]
+    [InlineData("timeo=0", "timeo", "timeo must be a number from 1 to 864000")]
+    [InlineData("retrans=1001", "retrans", "retrans must be a number from 0 to 1000")]
+    [InlineData("rsize=100", "rsize", "rsize must be a number from 512 to 67108864")]
+    [InlineData("wsize=134217728", "wsize", "wsize must be a number from 512")]
+    [InlineData("version=4", "version", "NFSv4 is not supported yet")]
+    [InlineData("version=4.1", "version", "NFSv4 is not supported yet")]
+    [InlineData("version=2", "version", "version must be 3, not '2'")]
+    [InlineData("auth=krb5", "auth", "auth must be 'sys' or 'none', not 'krb5'")]
+    [InlineData("soft=yes", "soft", "'soft' takes no value, or 0 or 1")]
+    [InlineData("soft&hard", "hard", "either 'soft' or 'hard'")]
+    [InlineData("netns=", "netns", "needs a value")]
+    [InlineData("netns=pid:x", "netns", "is not a process id")]
+    [InlineData("netns=pid:0", "netns", "is not a process id")]
+    [InlineData("uid=1&&gid=2", null, "empty argument")]
+    [InlineData("uid=1&", null, "empty argument")]
+    public void Bad_query_arguments_are_refused_naming_the_argument(string query, string? argument, string reason)
+    {
+        string text = "nfs://127.0.0.1/export?" + query;
+        var e = Assert.Throws<NfsUrlException>(() => NfsUrl.Parse(text));
+        Assert.Contains(reason, e.Message);
+        Assert.Equal(argument, e.Argument);
+        Assert.IsAssignableFrom<FormatException>(e);
+        AssertOneLineQuotingUrl(e, text);
+    }
+
+    [Fact]
+    public void Overlong_input_is_refused_before_parsing()
+    {
+        string text = "nfs://h/" + new string('a', NfsUrl.MaxLength);
+        var e = Assert.Throws<NfsUrlException>(() => NfsUrl.Parse(text));
+        Assert.Contains("longer than", e.Message);
+        Assert.True(e.Message.Length < 400, "the message quotes a bounded prefix of the URL");
+    }
+
+    [Fact]
+    public void Combine_appends_plain_names()
+    {
+        var root = NfsUrl.Parse("nfs://h/export/?uid=1");
+        var child = root.Combine("dir/a?b");
+        Assert.Equal("/export/dir/a?b", child.Path);
+        Assert.Equal(1u, child.Uid);
+        Assert.Equal("nfs://h/export/dir/a%3Fb?uid=1", child.ToString());
+        Assert.Equal("/export/x", NfsUrl.Parse("nfs://h/export").Combine("x//").Path);
+        Assert.Same(root, root.Combine(""));
+        Assert.Throws<ArgumentException>(() => root.Combine("/abs"));
+        Assert.Throws<ArgumentException>(() => root.Combine("a\0b"));
+    }
+
+    [Fact]
+    public void With_expressions_are_checked_too()
+    {
+        var url = NfsUrl.Parse("nfs://h/e");
+        Assert.Equal("nfs://h/e?uid=7&netns=blue", (url with { Uid = 7, Netns = "blue" }).ToString());
+        Assert.Throws<ArgumentException>(() => url with { Port = 0 });
+        Assert.Throws<ArgumentException>(() => url with { Host = "" });
+        Assert.Throws<ArgumentException>(() => url with { Host = "fe80::1%eth0" });
+        Assert.Throws<ArgumentException>(() => url with { Path = "relative" });
+        Assert.Throws<ArgumentException>(() => url with { Version = 4 });
+        Assert.Throws<ArgumentException>(() => url with { Netns = "" });
+        Assert.Throws<ArgumentException>(() => url with { Rsize = 1 });
+    }
+
+    [Fact]
+    public void Nfsport_takes_precedence_over_the_authority_port()
+    {
+        var url = NfsUrl.Parse("nfs://h:2049/e?nfsport=3049");
+        Assert.Equal(2049, url.Port);
+        Assert.Equal(3049, url.EffectiveNfsPort);
+    }
+
+    [Fact]
+    public void LooksLikeNfsUrl_tells_urls_from_local_paths()
+    {
+        Assert.True(NfsUrl.LooksLikeNfsUrl("nfs://h/e"));
+        Assert.True(NfsUrl.LooksLikeNfsUrl("NFS:/broken"));
+        Assert.False(NfsUrl.LooksLikeNfsUrl("/tmp/nfs:x"));
+        Assert.False(NfsUrl.LooksLikeNfsUrl("file.txt"));
+    }
+
+    private static void AssertOneLineQuotingUrl(NfsUrlException e, string url)
+    {
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.DoesNotContain('\r', e.Message);
+        Assert.StartsWith("invalid NFS URL '", e.Message);
+        Assert.Equal(url, e.Url);
+        if (!url.Any(char.IsControl)) Assert.Contains($"'{url}'", e.Message);
+    }
+}
