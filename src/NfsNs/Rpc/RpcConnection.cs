@@ -222,7 +222,11 @@ public sealed class RpcConnection : IAsyncDisposable
                 return;
             try
             {
-                bool retransmission = call.SentGeneration != 0;
+                // Counted before the bytes leave, so that whoever sees them on the wire also sees the counters.
+                // If the send fails the transport is retired, and the next one sends the call again.
+                if (call.SentGeneration != 0) Interlocked.Increment(ref _stats.RetransmitsCount);
+                call.SentGeneration = transport.Generation;
+                Interlocked.Increment(ref call.Transmissions);
                 var bytes = call.Request;
                 // Not cancellable: a record cut short would break the framing of every later call on this socket.
                 for (int sent = 0; sent < bytes.Length;)
@@ -230,11 +234,8 @@ public sealed class RpcConnection : IAsyncDisposable
                     int count = await transport.Socket.SendAsync(bytes[sent..], SocketFlags.None).ConfigureAwait(false);
                     if (count <= 0) throw new SocketException((int)SocketError.ConnectionReset);
                     sent += count;
+                    Interlocked.Add(ref _stats.BytesSentCount, count);
                 }
-                call.SentGeneration = transport.Generation;
-                Interlocked.Increment(ref call.Transmissions);
-                Interlocked.Add(ref _stats.BytesSentCount, bytes.Length);
-                if (retransmission) Interlocked.Increment(ref _stats.RetransmitsCount);
             }
             finally
             {
