@@ -225,7 +225,7 @@ public sealed class RpcConnection : IAsyncDisposable
                 // Counted before the bytes leave, so that whoever sees them on the wire also sees the counters.
                 // If the send fails the transport is retired, and the next one sends the call again.
                 if (call.SentGeneration != 0) Interlocked.Increment(ref _stats.RetransmitsCount);
-                call.SentGeneration = transport.Generation;
+                call.MarkSentOn(transport.Generation);
                 Interlocked.Increment(ref call.Transmissions);
                 var bytes = call.Request;
                 // Not cancellable: a record cut short would break the framing of every later call on this socket.
@@ -329,6 +329,7 @@ public sealed class RpcConnection : IAsyncDisposable
                 $"connecting to {_description} timed out after {Format(_options.Timeout)}",
             _ => $"cannot connect to {_description}: {error.Message}",
         };
+        bool permanent = error is NamespaceException or ObjectDisposedException or ArgumentException or NotSupportedException;
         List<PendingCall>? failed = null;
         TimeSpan nextDelay;
         lock (_lock)
@@ -340,9 +341,10 @@ public sealed class RpcConnection : IAsyncDisposable
             foreach (var call in _pending.Values)
             {
                 // A failed connect attempt costs each waiting call one of its tries: soft calls give up after
-                // retrans of them, and without reconnection there is no second try.
+                // retrans of them, and without reconnection there is no second try. A failure that no retry can
+                // cure (the namespace cannot be entered, the address is unusable) fails even hard calls now.
                 call.Failures++;
-                if (!_options.Reconnect || (!_options.Hard && call.Failures > _options.Retransmits))
+                if (permanent || !_options.Reconnect || (!_options.Hard && call.Failures > _options.Retransmits))
                     (failed ??= []).Add(call);
             }
             if (failed is not null)
@@ -618,9 +620,26 @@ public sealed class RpcConnection : IAsyncDisposable
         public long Deadline;
         /// <summary>Timeouts and failed connect attempts so far; guarded by the owner's lock.</summary>
         public int Failures;
-        /// <summary>The generation of the transport the call was last sent on (0: never sent).</summary>
-        public volatile int SentGeneration;
+        private int _sentGeneration;
         public int Transmissions;
+
+        /// <summary>The newest transport generation the call was sent on (0: never sent).</summary>
+        public int SentGeneration => Volatile.Read(ref _sentGeneration);
+
+        /// <summary>
+        /// Records a send on <paramref name="generation"/>. Only ever grows: a late send on an older transport must
+        /// not hide that the call already went out on the current one (the sweep relies on it to spot a stuck connection).
+        /// </summary>
+        public void MarkSentOn(int generation)
+        {
+            int current = Volatile.Read(ref _sentGeneration);
+            while (current < generation)
+            {
+                int seen = Interlocked.CompareExchange(ref _sentGeneration, generation, current);
+                if (seen == current) return;
+                current = seen;
+            }
+        }
 
         public ReadOnlyMemory<byte> Request => request.WrittenMemory;
 

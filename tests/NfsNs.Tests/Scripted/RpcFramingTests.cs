@@ -81,7 +81,8 @@ public class RpcFramingTests
     {
         await using var peer = ScriptedRpcPeer.Listen();
         await using var other = ScriptedRpcPeer.Listen();
-        var options = Fast with { Reconnect = false };
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var options = Fast with { Reconnect = false, Log = log.Enqueue };
         await using var connection = Connect(peer, options);
         await using var unaffected = Connect(other, options);
 
@@ -105,6 +106,7 @@ public class RpcFramingTests
         Assert.Contains("reconnection is disabled", e.Message);
         Assert.True(allocated < 256L << 20, $"{allocated} bytes allocated while refusing a 2 GiB record");
         Assert.True(await server.WaitForCloseAsync(), "the client should close the connection");
+        Assert.Contains(log, line => line.StartsWith($"connection #1 to {peer.EndPoint} in namespace") && line.Contains("over the limit"));
 
         await otherServer.ReplyAsync(healthyCall, w => w.WriteUInt32(7));
         Assert.Equal(7u, await healthy.Within());

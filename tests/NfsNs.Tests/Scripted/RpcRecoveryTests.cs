@@ -205,6 +205,18 @@ public class RpcRecoveryTests
     }
 
     [Fact]
+    public async Task A_namespace_that_cannot_be_used_fails_even_hard_calls_at_once()
+    {
+        var ns = NfsNs.Namespaces.NetworkNamespace.Current();
+        ns.Dispose();
+        await using var connection = new RpcConnection(new NfsNs.Namespaces.NamespaceSocketFactory(ns), new IPEndPoint(IPAddress.Loopback, 2049), Fast);
+        var e = await Assert.ThrowsAsync<RpcConnectionException>(() => connection.CallUInt32(1, 1).Within());
+        Assert.StartsWith("cannot connect to 127.0.0.1:2049 in namespace current", e.Message);
+        Assert.IsType<ObjectDisposedException>(e.InnerException);
+        Assert.Equal(1, connection.Stats.ConnectFailures);
+    }
+
+    [Fact]
     public async Task Connection_refused_on_a_hard_connection_keeps_trying_until_cancelled_then_connects_when_the_server_appears()
     {
         int port = TestSockets.UnusedLoopbackPort();
