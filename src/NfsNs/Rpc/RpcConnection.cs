@@ -307,7 +307,7 @@ public sealed class RpcConnection : IAsyncDisposable
             try
             {
                 using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
-                connectTimeout.CancelAfter(_options.Timeout);
+                connectTimeout.CancelAfter(_options.EffectiveConnectTimeout);
                 socket = await _sockets.ConnectTcpAsync(_remote, connectTimeout.Token).ConfigureAwait(false);
             }
             catch (Exception e)
@@ -326,7 +326,7 @@ public sealed class RpcConnection : IAsyncDisposable
         {
             SocketException { SocketErrorCode: SocketError.ConnectionRefused } => $"connection refused by {_description}",
             OperationCanceledException when !_lifetime.IsCancellationRequested =>
-                $"connecting to {_description} timed out after {Format(_options.Timeout)}",
+                $"connecting to {_description} timed out after {Format(_options.EffectiveConnectTimeout)}",
             _ => $"cannot connect to {_description}: {error.Message}",
         };
         bool permanent = error is NamespaceException or ObjectDisposedException or ArgumentException or NotSupportedException;

@@ -42,6 +42,11 @@ public sealed record RpcConnectionOptions
 
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long one connect attempt may take; null: the same as <see cref="Timeout"/>.</summary>
+    public TimeSpan? ConnectTimeout { get; init; }
+
+    internal TimeSpan EffectiveConnectTimeout => ConnectTimeout ?? Timeout;
+
     /// <summary>Receives one line per connection event (connect, loss and its reason, refused, dropped replies).</summary>
     public Action<string>? Log { get; init; }
 
@@ -51,6 +56,8 @@ public sealed record RpcConnectionOptions
         if (Retransmits < 0) throw new ArgumentOutOfRangeException(nameof(Retransmits), Retransmits, "retrans must not be negative");
         if (MaxInFlight <= 0) throw new ArgumentOutOfRangeException(nameof(MaxInFlight), MaxInFlight, "must be positive");
         if (MaxRecordSize < 64) throw new ArgumentOutOfRangeException(nameof(MaxRecordSize), MaxRecordSize, "too small for any reply");
+        if (ConnectTimeout is { } connectTimeout && connectTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), connectTimeout, "must be positive");
         if (ReconnectDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReconnectDelay), ReconnectDelay, "must not be negative");
         if (MaxReconnectDelay < ReconnectDelay)
             throw new ArgumentOutOfRangeException(nameof(MaxReconnectDelay), MaxReconnectDelay, "must be at least ReconnectDelay");

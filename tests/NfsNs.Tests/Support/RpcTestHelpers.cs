@@ -10,6 +10,8 @@ public static class RpcTestHelpers
     public static RpcConnectionOptions Fast { get; } = new()
     {
         Timeout = TimeSpan.FromSeconds(5),
+        // Tests shorten timeo to provoke retransmissions; a loopback connect delayed by a busy machine must not count.
+        ConnectTimeout = TimeSpan.FromSeconds(5),
         ReconnectDelay = TimeSpan.FromMilliseconds(10),
         MaxReconnectDelay = TimeSpan.FromMilliseconds(100),
     };
@@ -23,6 +25,19 @@ public static class RpcTestHelpers
 
     public static Task<XdrVoid> CallNull(this RpcConnection connection, CancellationToken cancellationToken = default) =>
         connection.CallAsync(RpcPrograms.Nfs, 3, 0, RpcCredentials.None, XdrVoid.Value, XdrVoid.Read, cancellationToken);
+
+    /// <summary>
+    /// Completes one answered call (connections are lazy), so the connection is up before a timing-sensitive part of
+    /// a test; returns the server side of it.
+    /// </summary>
+    public static async Task<ScriptedConnection> WarmUp(RpcConnection connection, ScriptedRpcPeer peer)
+    {
+        var call = connection.CallNull();
+        var server = await peer.AcceptAsync();
+        await server.ReplyAsync(await server.ReadCallAsync());
+        await call.Within();
+        return server;
+    }
 
     public static uint ReadUInt32Argument(this ScriptedCall call)
     {
