@@ -34,7 +34,11 @@ public sealed record RpcConnectionOptions
     /// <summary>A reply record larger than this closes the connection (it is never allocated).</summary>
     public int MaxRecordSize { get; init; } = DefaultMaxRecordSize;
 
-    /// <summary>Open a new connection when one is lost. When false, losing the connection fails every call at once.</summary>
+    /// <summary>
+    /// Open a new connection when one is lost. When false, losing the connection fails every pending and later call
+    /// at once, and an expired timeo cannot be followed by a retransmission (that needs a new connection): a soft
+    /// call still fails after retrans timeouts, a hard one keeps waiting on the same connection.
+    /// </summary>
     public bool Reconnect { get; init; } = true;
 
     /// <summary>The wait before the second connect attempt; it doubles with each failure up to <see cref="MaxReconnectDelay"/>.</summary>
@@ -66,7 +70,7 @@ public sealed record RpcConnectionOptions
     /// <summary>The wait for the reply after <paramref name="timeoutsSoFar"/> timeouts: timeo·(n+1), at most 600 s.</summary>
     internal TimeSpan RetransmitTimeout(int timeoutsSoFar)
     {
-        double ticks = (double)Timeout.Ticks * (timeoutsSoFar + 1);
+        double ticks = (double)Timeout.Ticks * ((double)timeoutsSoFar + 1);
         return ticks >= MaxRetransmitTimeout.Ticks ? MaxRetransmitTimeout : TimeSpan.FromTicks((long)ticks);
     }
 }

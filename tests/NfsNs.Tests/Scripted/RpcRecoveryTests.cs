@@ -167,6 +167,28 @@ public class RpcRecoveryTests
     }
 
     [Fact]
+    public async Task Without_reconnection_a_hard_call_keeps_waiting_on_the_same_connection_and_a_soft_one_times_out()
+    {
+        await using var peer = ScriptedRpcPeer.Listen();
+        await using var hard = Connect(peer, Fast with { Reconnect = false, Timeout = TimeSpan.FromMilliseconds(100) });
+        await using var server = await WarmUp(hard, peer);
+        var late = hard.CallUInt32(1, 1);
+        var call = await server.ReadCallAsync();
+        await Eventually(() => hard.Stats.Timeouts >= 2, "two timeouts");
+        await server.ReplyAsync(call, w => w.WriteUInt32(1));
+        Assert.Equal(1u, await late.Within());
+        Assert.Equal(0, hard.Stats.Retransmits);
+
+        await using var soft = Connect(peer, Fast with { Reconnect = false, Hard = false, Retransmits = 1, Timeout = TimeSpan.FromMilliseconds(100) });
+        await using var softServer = await WarmUp(soft, peer);
+        var doomed = soft.CallUInt32(1, 2);
+        var e = await Assert.ThrowsAsync<RpcTimeoutException>(() => doomed.Within());
+        Assert.Equal(1, e.Transmissions);
+        Assert.True(soft.IsConnected);
+        Assert.Equal(2, peer.AcceptedCount);
+    }
+
+    [Fact]
     public async Task Hard_call_keeps_retransmitting_until_cancelled()
     {
         await using var peer = ScriptedRpcPeer.Listen();
