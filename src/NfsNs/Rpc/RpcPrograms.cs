@@ -1,0 +1,42 @@
+namespace NfsNs.Rpc;
+
+/// <summary>A well-known RPC program: its number, the protocol name used in messages and its name in <c>/etc/rpc</c>.</summary>
+public sealed record RpcProgramInfo(uint Number, string ProtocolName, string RpcName);
+
+/// <summary>
+/// The programs NFS depends on, by number, so that messages say "MOUNT v3" instead of "program 100005 version 3".
+/// Numbers are the IANA-assigned ones listed in RFC 5531 appendix / <c>/etc/rpc</c>.
+/// </summary>
+public static class RpcPrograms
+{
+    public const uint Portmapper = 100000;
+    public const uint Nfs = 100003;
+    public const uint Mount = 100005;
+    public const uint NetworkLockManager = 100021;
+    public const uint StatusMonitor = 100024;
+
+    public static IReadOnlyList<RpcProgramInfo> WellKnown { get; } =
+    [
+        new(Portmapper, "PORTMAP", "portmapper"),
+        new(Nfs, "NFS", "nfs"),
+        new(Mount, "MOUNT", "mountd"),
+        new(NetworkLockManager, "NLM", "nlockmgr"),
+        new(StatusMonitor, "NSM", "status"),
+    ];
+
+    public static RpcProgramInfo? Find(uint program)
+    {
+        foreach (var info in WellKnown)
+            if (info.Number == program) return info;
+        return null;
+    }
+
+    /// <summary>"MOUNT" for a known program, else "program 123456".</summary>
+    public static string Name(uint program) => Find(program)?.ProtocolName ?? $"program {program}";
+
+    /// <summary>"MOUNT v3".</summary>
+    public static string Describe(uint program, uint version) => $"{Name(program)} v{version}";
+
+    /// <summary>"MOUNT v3 procedure 1".</summary>
+    public static string Describe(uint program, uint version, uint procedure) => $"{Name(program)} v{version} procedure {procedure}";
+}
