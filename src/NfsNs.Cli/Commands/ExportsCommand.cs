@@ -1,3 +1,5 @@
+using NfsNs.Cli.Output;
+using NfsNs.Namespaces;
 using NfsNs.Client;
 
 namespace NfsNs.Cli.Commands;
@@ -14,6 +16,26 @@ public sealed record ExportsOptions : CommandOptions
 /// <summary>Lists a server's exports (MOUNT EXPORT).</summary>
 public static class ExportsCommand
 {
-    public static Task RunAsync(ExportsOptions options, CancellationToken cancellationToken) =>
-        throw NotWrittenYet.Command("exports");
+    public static async Task RunAsync(ExportsOptions options, CancellationToken cancellationToken)
+    {
+        var url = options.Server;
+        NetworkNamespace? ns = url.Netns is null ? null : NetworkNamespace.Open(url.Netns);
+        try
+        {
+            var exports = await NfsMount.ListExportsAsync(NfsMountOptions.FromUrl(url, ns), cancellationToken);
+            if (options.Json)
+            {
+                Json.Write(options.Console.Out, exports.Select(e => new { directory = e.Directory, groups = e.Groups }).ToList());
+                return;
+            }
+            options.Console.Out.WriteLine($"Export list for {url.Host}:");
+            int width = exports.Count == 0 ? 0 : exports.Max(e => e.Directory.Length);
+            foreach (var e in exports)
+                options.Console.Out.WriteLine($"{e.Directory.PadRight(width)} {(e.Groups.Count == 0 ? "*" : string.Join(',', e.Groups))}");
+        }
+        finally
+        {
+            ns?.Dispose();
+        }
+    }
 }

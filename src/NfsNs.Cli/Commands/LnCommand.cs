@@ -21,6 +21,15 @@ public sealed record LnOptions : CommandOptions
 /// <summary>Creates a hard link or (with -s) a symbolic link.</summary>
 public static class LnCommand
 {
-    public static Task RunAsync(LnOptions options, CancellationToken cancellationToken) =>
-        throw NotWrittenYet.Command("ln");
+    public static async Task RunAsync(LnOptions options, CancellationToken cancellationToken)
+    {
+        await using var mount = await Remote.MountAsync(options.Link, cancellationToken);
+        if (options.Symbolic)
+        {
+            await mount.SymlinkAsync(options.Target, mount.PathInExport, cancellationToken);
+            return;
+        }
+        string existing = Remote.PathIn(mount, options.TargetUrl ?? throw new UsageException("ln: a hard link's target must be an nfs:// URL"));
+        await mount.LinkAsync(existing, mount.PathInExport, cancellationToken);
+    }
 }

@@ -1,3 +1,4 @@
+using NfsNs.Protocols.Nfs3;
 using NfsNs.Client;
 
 namespace NfsNs.Cli.Commands;
@@ -14,6 +15,29 @@ public sealed record MkdirOptions : CommandOptions
 /// <summary>Creates a directory.</summary>
 public static class MkdirCommand
 {
-    public static Task RunAsync(MkdirOptions options, CancellationToken cancellationToken) =>
-        throw NotWrittenYet.Command("mkdir");
+    public static async Task RunAsync(MkdirOptions options, CancellationToken cancellationToken)
+    {
+        await using var mount = await Remote.MountAsync(options.Url, cancellationToken);
+        string path = mount.PathInExport;
+        if (!options.Parents)
+        {
+            await mount.CreateDirectoryAsync(path, cancellationToken: cancellationToken);
+            return;
+        }
+        string current = "/";
+        foreach (string component in NfsPath.Components(path))
+        {
+            current = NfsPath.Combine(current, component);
+            try
+            {
+                await mount.CreateDirectoryAsync(current, cancellationToken: cancellationToken);
+            }
+            catch (Nfs3Exception e) when (e.Status == Nfs3Status.Exist)
+            {
+                var existing = await mount.GetAttributesAsync(current, cancellationToken);
+                if (existing.Type != Nfs3FileType.Directory)
+                    throw new Nfs3Exception(Nfs3Procedure.Mkdir, Nfs3Status.NotDir, mount.ServerPath(current));
+            }
+        }
+    }
 }

@@ -14,6 +14,10 @@ public sealed record MvOptions : CommandOptions
 /// <summary>Renames a file or directory on one server.</summary>
 public static class MvCommand
 {
-    public static Task RunAsync(MvOptions options, CancellationToken cancellationToken) =>
-        throw NotWrittenYet.Command("mv");
+    public static async Task RunAsync(MvOptions options, CancellationToken cancellationToken)
+    {
+        await using var mount = await Remote.MountAsync(options.Source, cancellationToken);
+        string destination = Remote.PathIn(mount, options.Destination);
+        await mount.RenameAsync(mount.PathInExport, destination, cancellationToken);
+    }
 }

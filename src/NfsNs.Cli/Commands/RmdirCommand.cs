@@ -11,6 +11,9 @@ public sealed record RmdirOptions : CommandOptions
 /// <summary>Removes an empty directory.</summary>
 public static class RmdirCommand
 {
-    public static Task RunAsync(RmdirOptions options, CancellationToken cancellationToken) =>
-        throw NotWrittenYet.Command("rmdir");
+    public static async Task RunAsync(RmdirOptions options, CancellationToken cancellationToken)
+    {
+        await using var mount = await Remote.MountAsync(options.Url, cancellationToken);
+        await mount.RemoveDirectoryAsync(mount.PathInExport, cancellationToken);
+    }
 }

@@ -1,0 +1,417 @@
+using System.Buffers;
+using NfsNs.Protocols.Nfs3;
+
+namespace NfsNs.Client;
+
+/// <summary>
+/// A file on an NFSv3 server as a <see cref="Stream"/>, with several READs or WRITEs in flight at once.
+/// </summary>
+/// <remarks>
+/// <para><b>Reading</b> keeps up to <see cref="NfsMountOptions.RequestsInFlight"/> READs of the mount's read size
+/// queued ahead of the position (sequential read-ahead). Each READ's payload is copied once, from the reply's
+/// pooled record straight into a pooled chunk, and from there into the caller's buffer. A seek, a short read or EOF
+/// discards the queue; discarded chunks go back to the pool only when their READ has finished with them.</para>
+/// <para><b>Writing</b> fills chunks of the mount's write size and sends them as UNSTABLE WRITEs, up to
+/// <see cref="NfsMountOptions.RequestsInFlight"/> at a time. Their data is kept until a COMMIT returns the same
+/// write verifier the WRITEs did (RFC 1813 §3.3.7, §3.3.21): a different verifier means the server restarted and may
+/// have lost them, so they are sent again and committed again, for a bounded number of rounds (W1).
+/// <see cref="FlushAsync(CancellationToken)"/> and dispose commit; a COMMIT is also forced when more than
+/// <see cref="NfsMountOptions.MaxUncommittedBytes"/> wait for one, which bounds memory on large copies.
+/// Nothing is reported written before it is on stable storage.</para>
+/// Not thread-safe, like <see cref="FileStream"/>.
+/// </remarks>
+public sealed class NfsFileStream : Stream
+{
+    private readonly NfsMount _mount;
+    private readonly Nfs3Client _nfs;
+    private readonly string _path;
+    private readonly bool _canRead, _canWrite;
+    private long _position;
+    private long _knownSize;
+    private bool _disposed;
+
+    // Read-ahead: chunks in file order starting at _position.
+    private readonly Queue<ReadChunk> _readAhead = new();
+    private long _nextReadOffset;
+    private ReadChunk? _current;
+    private int _currentConsumed;
+
+    // Write-behind.
+    private byte[]? _writeBuffer;
+    private int _writeFill;
+    private long _writeBufferOffset;
+    private readonly Queue<Task<WriteChunk>> _writesInFlight = new();
+    private readonly List<WriteChunk> _uncommitted = new();
+    private long _uncommittedBytes;
+
+    public NfsFileHandle Handle { get; }
+
+    internal NfsFileStream(NfsMount mount, NfsFileHandle handle, string path, Fattr3 attributes, bool canRead, bool canWrite)
+    {
+        _mount = mount;
+        _nfs = mount.Nfs;
+        Handle = handle;
+        _path = path;
+        _canRead = canRead;
+        _canWrite = canWrite;
+        _knownSize = (long)attributes.Size;
+    }
+
+    public override bool CanRead => _canRead && !_disposed;
+    public override bool CanWrite => _canWrite && !_disposed;
+    public override bool CanSeek => !_disposed;
+    public override long Length => Math.Max(_knownSize, _writeBuffer is null ? 0 : _writeBufferOffset + _writeFill);
+
+    public override long Position
+    {
+        get => _position;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            if (value == _position) return;
+            if (_writeBuffer is not null) DispatchWriteBufferAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            DiscardReadAhead();
+            _position = value;
+        }
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+    {
+        SeekOrigin.Begin => offset,
+        SeekOrigin.Current => _position + offset,
+        SeekOrigin.End => Length + offset,
+        _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+    };
+
+    // ---- reading ---------------------------------------------------------------------------------------------
+
+    private sealed class ReadChunk(long offset, int requested, byte[] buffer)
+    {
+        public long Offset { get; } = offset;
+        public int Requested { get; } = requested;
+        public byte[] Buffer { get; } = buffer;
+        public Task<ReadResult> Reply { get; set; } = null!;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override int Read(Span<byte> buffer)
+    {
+        byte[] temporary = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            int n = ReadAsync(temporary.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
+            temporary.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(temporary);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_canRead) throw new NotSupportedException($"{_path} was opened for writing only");
+        if (buffer.Length == 0) return 0;
+        if (_writeBuffer is not null || _writesInFlight.Count > 0) await FlushAsync(cancellationToken).ConfigureAwait(false);
+
+        while (true)
+        {
+            if (_current is null)
+            {
+                if (_readAhead.Count == 0 || _readAhead.Peek().Offset != _position)
+                {
+                    DiscardReadAhead();
+                    _nextReadOffset = _position;
+                }
+                FillReadAhead();
+                _current = _readAhead.Dequeue();
+                _currentConsumed = 0;
+            }
+
+            ReadResult result;
+            try
+            {
+                result = await _current.Reply.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Nfs3Exception e)
+            {
+                DiscardReadAhead();
+                throw e.WithPath(_path);
+            }
+            catch
+            {
+                DiscardReadAhead();
+                throw;
+            }
+            if (result.Attributes is { } attributes) _knownSize = (long)attributes.Size;
+
+            int available = result.Count - _currentConsumed;
+            if (available > 0)
+            {
+                int n = Math.Min(available, buffer.Length);
+                _current.Buffer.AsSpan(_currentConsumed, n).CopyTo(buffer.Span);
+                _currentConsumed += n;
+                _position += n;
+                if (_currentConsumed == result.Count)
+                {
+                    ReleaseChunk(_current);
+                    _current = null;
+                    // A short READ without EOF (RFC 1813 §3.3.6 allows it) leaves a gap before the next queued
+                    // chunk; the offset check above then restarts read-ahead exactly at the new position.
+                    if (result.Eof) DiscardReadAhead();
+                }
+                return n;
+            }
+
+            ReleaseChunk(_current);
+            _current = null;
+            if (result.Eof)
+            {
+                DiscardReadAhead();
+                return 0;
+            }
+            throw new NfsClientException($"READ {_path} at offset {_position}: the server returned no data and no EOF");
+        }
+    }
+
+    private void FillReadAhead()
+    {
+        int size = _mount.ReadSize;
+        int depth = Math.Max(1, _mount.Options.RequestsInFlight);
+        // Always one READ at the position (the file may have grown); beyond it, read ahead only within the known size.
+        while (_readAhead.Count < depth && (_readAhead.Count == 0 || _nextReadOffset < _knownSize))
+        {
+            var chunk = new ReadChunk(_nextReadOffset, size, ArrayPool<byte>.Shared.Rent(size));
+            chunk.Reply = _nfs.ReadAsync(Handle, (ulong)chunk.Offset, (uint)size, chunk.Buffer.AsMemory(0, size), CancellationToken.None);
+            _readAhead.Enqueue(chunk);
+            _nextReadOffset += size;
+        }
+    }
+
+    private void DiscardReadAhead()
+    {
+        if (_current is not null)
+        {
+            ReleaseChunk(_current);
+            _current = null;
+        }
+        while (_readAhead.TryDequeue(out var chunk)) ReleaseChunk(chunk);
+    }
+
+    private static void ReleaseChunk(ReadChunk chunk)
+    {
+        // The reply decoder may still be copying into the buffer: return it only once the READ is over.
+        if (chunk.Reply.IsCompleted)
+        {
+            _ = chunk.Reply.Exception;
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        }
+        else
+        {
+            chunk.Reply.ContinueWith(static (task, state) =>
+            {
+                _ = task.Exception;
+                ArrayPool<byte>.Shared.Return((byte[])state!);
+            }, chunk.Buffer, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    // ---- writing ---------------------------------------------------------------------------------------------
+
+    private sealed class WriteChunk(long offset, byte[] buffer, int length)
+    {
+        public long Offset { get; } = offset;
+        public byte[] Buffer { get; } = buffer;
+        public int Length { get; } = length;
+        /// <summary>The verifier every WRITE of this chunk returned; null when its parts disagreed (forces a re-send).</summary>
+        public ulong? Verifier { get; set; }
+        public StableHow Committed { get; set; }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override void Write(ReadOnlySpan<byte> buffer) => WriteAsync(buffer.ToArray()).AsTask().GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_canWrite) throw new NotSupportedException($"{_path} was opened for reading only");
+        DiscardReadAhead();
+        int size = _mount.WriteSize;
+        while (!data.IsEmpty)
+        {
+            if (_writeBuffer is null)
+            {
+                _writeBuffer = ArrayPool<byte>.Shared.Rent(size);
+                _writeFill = 0;
+                _writeBufferOffset = _position;
+            }
+            int n = Math.Min(size - _writeFill, data.Length);
+            data.Span[..n].CopyTo(_writeBuffer.AsSpan(_writeFill));
+            _writeFill += n;
+            _position += n;
+            data = data[n..];
+            if (_writeFill == size) await DispatchWriteBufferAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask DispatchWriteBufferAsync(CancellationToken cancellationToken)
+    {
+        if (_writeBuffer is null) return;
+        var chunk = new WriteChunk(_writeBufferOffset, _writeBuffer, _writeFill);
+        _writeBuffer = null;
+        _writeFill = 0;
+        while (_writesInFlight.Count >= Math.Max(1, _mount.Options.RequestsInFlight))
+            await CompleteOldestWriteAsync().ConfigureAwait(false);
+        _writesInFlight.Enqueue(SendChunkAsync(chunk, StableHow.Unstable, cancellationToken));
+        if (_uncommittedBytes > _mount.Options.MaxUncommittedBytes)
+            await CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task CompleteOldestWriteAsync()
+    {
+        var chunk = await _writesInFlight.Dequeue().ConfigureAwait(false);
+        _knownSize = Math.Max(_knownSize, chunk.Offset + chunk.Length);
+        if (chunk.Committed == StableHow.FileSync)
+        {
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            return;
+        }
+        _uncommitted.Add(chunk);
+        _uncommittedBytes += chunk.Length;
+    }
+
+    /// <summary>Sends one chunk, continuing after short writes; records the weakest stability and whether verifiers agreed.</summary>
+    private async Task<WriteChunk> SendChunkAsync(WriteChunk chunk, StableHow stable, CancellationToken cancellationToken)
+    {
+        int done = 0;
+        ulong? verifier = null;
+        bool consistent = true;
+        var committed = StableHow.FileSync;
+        while (done < chunk.Length)
+        {
+            WriteResult result;
+            try
+            {
+                result = await _nfs.WriteAsync(Handle, (ulong)(chunk.Offset + done), chunk.Buffer.AsMemory(done, chunk.Length - done), stable, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Nfs3Exception e)
+            {
+                throw e.WithPath(_path);
+            }
+            if (result.Count == 0 || result.Count > chunk.Length - done)
+                throw new NfsClientException($"WRITE {_path} at offset {chunk.Offset + done}: the server reported {result.Count} of {chunk.Length - done} bytes written");
+            if (verifier is { } v && v != result.Verifier) consistent = false;
+            verifier = result.Verifier;
+            if (result.Committed < committed) committed = result.Committed;
+            done += (int)result.Count;
+        }
+        chunk.Verifier = consistent ? verifier : null;
+        chunk.Committed = committed;
+        return chunk;
+    }
+
+    /// <summary>Waits for every WRITE, then COMMITs until the server's verifier matches every uncommitted WRITE's (W1).</summary>
+    private async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        while (_writesInFlight.Count > 0) await CompleteOldestWriteAsync().ConfigureAwait(false);
+        if (_uncommitted.Count == 0) return;
+        int rounds = Math.Max(1, _mount.Options.MaxCommitRounds);
+        for (int round = 1; ; round++)
+        {
+            CommitResult commit;
+            try
+            {
+                // offset 0, count 0: commit the whole file (RFC 1813 §3.3.21).
+                commit = await _nfs.CommitAsync(Handle, 0, 0, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Nfs3Exception e)
+            {
+                throw e.WithPath(_path);
+            }
+            var lost = _uncommitted.Where(w => w.Verifier != commit.Verifier).ToList();
+            if (lost.Count == 0)
+            {
+                foreach (var chunk in _uncommitted) ArrayPool<byte>.Shared.Return(chunk.Buffer);
+                _uncommitted.Clear();
+                _uncommittedBytes = 0;
+                return;
+            }
+            if (round >= rounds)
+                throw new NfsClientException($"COMMIT {_path}: the server's write verifier changed in each of {rounds} rounds " +
+                    $"(server restarting?); {lost.Count} WRITEs ({lost.Sum(w => (long)w.Length)} bytes) may not be on stable storage");
+            // The server restarted between WRITE and COMMIT and may have dropped the data: send it again.
+            var resent = lost.Select(w => SendChunkAsync(w, StableHow.Unstable, cancellationToken)).ToList();
+            await Task.WhenAll(resent).ConfigureAwait(false);
+            foreach (var chunk in lost.Where(c => c.Committed == StableHow.FileSync).ToList())
+            {
+                _uncommitted.Remove(chunk);
+                _uncommittedBytes -= chunk.Length;
+                ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            }
+        }
+    }
+
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_canWrite) return;
+        await DispatchWriteBufferAsync(cancellationToken).ConfigureAwait(false);
+        await CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void SetLength(long value)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(value);
+        if (!_canWrite) throw new NotSupportedException($"{_path} was opened for reading only");
+        Flush();
+        try
+        {
+            _nfs.SetAttrAsync(Handle, new Sattr3 { Size = (ulong)value }, null, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Nfs3Exception e)
+        {
+            throw e.WithPath(_path);
+        }
+        _knownSize = value;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed) DisposeAsync().AsTask().GetAwaiter().GetResult();
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        try
+        {
+            if (_canWrite) await FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _disposed = true;
+            DiscardReadAhead();
+            if (_writeBuffer is not null) ArrayPool<byte>.Shared.Return(_writeBuffer);
+            _writeBuffer = null;
+            while (_writesInFlight.TryDequeue(out var pending))
+            {
+                try { var chunk = await pending.ConfigureAwait(false); ArrayPool<byte>.Shared.Return(chunk.Buffer); }
+                catch (Exception) { /* its failure was reported by the flush above */ }
+            }
+            foreach (var chunk in _uncommitted) ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            _uncommitted.Clear();
+        }
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,513 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using NfsNs.Namespaces;
+using NfsNs.Protocols.Mount3;
+using NfsNs.Protocols.Nfs3;
+using NfsNs.Protocols.Portmap;
+using NfsNs.Rpc;
+
+namespace NfsNs.Client;
+
+/// <summary>
+/// One NFSv3 export mounted through one network namespace: what a library user holds. Paths given to its methods are
+/// relative to the export root ("/" is the root itself; a leading slash is optional).
+/// </summary>
+/// <remarks>
+/// Every socket of the mount (rpcbind, MOUNT, NFS, and every reconnect) is created by one
+/// <see cref="NamespaceSocketFactory"/> that holds its own reference to the namespace, so the mount keeps talking to the
+/// same server after the namespace's name is deleted or the caller moves to another namespace.
+/// </remarks>
+public sealed class NfsMount : IAsyncDisposable
+{
+    private readonly RpcConnection _nfsConnection;
+    private readonly NetworkNamespace _namespace;
+    private readonly RpcCredentials _credentials;
+    private int _readDirPlusUnsupported;
+
+    public NfsMountOptions Options { get; }
+
+    /// <summary>The export that was mounted (a MOUNT dirpath such as <c>/export</c>).</summary>
+    public string ExportPath { get; }
+
+    /// <summary>What remains of <see cref="NfsMountOptions.Path"/> below the export, always starting with '/'.</summary>
+    public string PathInExport { get; }
+
+    public NetworkNamespace Namespace => _namespace;
+    public IPEndPoint NfsEndPoint { get; }
+    public IPEndPoint? MountEndPoint { get; }
+    public NfsFileHandle RootHandle { get; }
+    public FsInfoResult FsInfo { get; }
+
+    /// <summary>READ size in use: the server's rtmax clamped to <see cref="NfsMountOptions.MaxReadSize"/> (R4).</summary>
+    public int ReadSize { get; }
+    public int WriteSize { get; }
+
+    internal Nfs3Client Nfs { get; }
+    public RpcConnection Connection => _nfsConnection;
+
+    private NfsMount(NfsMountOptions options, NetworkNamespace ns, RpcConnection nfsConnection, RpcCredentials credentials,
+        Nfs3Client nfs, string exportPath, string pathInExport, IPEndPoint nfsEndPoint, IPEndPoint? mountEndPoint,
+        NfsFileHandle root, FsInfoResult fsInfo)
+    {
+        Options = options;
+        _namespace = ns;
+        _nfsConnection = nfsConnection;
+        _credentials = credentials;
+        Nfs = nfs;
+        ExportPath = exportPath;
+        PathInExport = pathInExport;
+        NfsEndPoint = nfsEndPoint;
+        MountEndPoint = mountEndPoint;
+        RootHandle = root;
+        FsInfo = fsInfo;
+        ReadSize = ClampTransferSize(fsInfo.ReadMax, fsInfo.ReadPreferred, options.MaxReadSize);
+        WriteSize = ClampTransferSize(fsInfo.WriteMax, fsInfo.WritePreferred, options.MaxWriteSize);
+    }
+
+    private static int ClampTransferSize(uint serverMax, uint serverPreferred, int clientMax)
+    {
+        // RFC 1813 §3.3.19: rtmax is the largest READ the server accepts; rtpref the preferred size. Use the larger
+        // of the two the server names, never above our own buffers, never below 4 KiB, a multiple of 4 KiB.
+        long size = Math.Min(Math.Max(serverMax, serverPreferred), (uint)clientMax);
+        if (size == 0) size = clientMax;
+        size = Math.Max(4096, size & ~4095L);
+        return (int)size;
+    }
+
+    /// <summary>Mounts from a URL such as <c>nfs://127.0.0.1/export/dir?netns=A&amp;uid=1000</c>.</summary>
+    public static Task<NfsMount> MountAsync(string url, CancellationToken cancellationToken = default) =>
+        MountAsync(NfsUrl.Parse(url), cancellationToken);
+
+    /// <summary>Mounts the export that holds a parsed URL's path, through the URL's <c>netns=</c> or the caller's namespace.</summary>
+    public static async Task<NfsMount> MountAsync(NfsUrl parsed, CancellationToken cancellationToken = default)
+    {
+        NetworkNamespace? ns = parsed.Netns is null ? null : NetworkNamespace.Open(parsed.Netns);
+        try
+        {
+            return await MountAsync(NfsMountOptions.FromUrl(parsed, ns), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ns?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Mounts: resolves the server inside the namespace, finds MOUNT (rpcbind unless a port is given), picks the
+    /// export, mounts it, finds NFS and reads FSINFO. Nothing is left open if any step fails.
+    /// </summary>
+    public static async Task<NfsMount> MountAsync(NfsMountOptions options, CancellationToken cancellationToken = default)
+    {
+        // The mount holds its own reference: the caller may dispose theirs, delete the name, or move elsewhere.
+        var ns = options.Namespace?.Clone() ?? NetworkNamespace.Current();
+        var cleanup = new List<IAsyncDisposable>();
+        try
+        {
+            var sockets = new NamespaceSocketFactory(ns);
+            var address = ResolveServer(sockets, options.Host, ns);
+            RpcCredentials credentials = options.Auth == RpcAuthFlavor.None
+                ? RpcCredentials.None
+                : new AuthSysCredentials(options.Uid, options.Gid, options.SupplementaryGids);
+            var connectionOptions = new RpcConnectionOptions
+            {
+                Timeout = options.Timeout,
+                Retransmits = options.Retransmits,
+                Hard = !options.Soft,
+                Reconnect = options.Reconnect,
+                // A READ reply or WRITE call carries up to rsize/wsize bytes plus headers and attributes.
+                MaxRecordSize = Math.Max(Math.Max(options.MaxReadSize, options.MaxWriteSize), (int)options.DirMaxCount) + 64 * 1024,
+            };
+
+            var (mountConnection, mountEndPoint) = await ConnectMountAsync(sockets, address, options, connectionOptions, cancellationToken).ConfigureAwait(false);
+            cleanup.Add(mountConnection);
+            var mount3 = new Mount3Client(new RpcProgramClient(mountConnection, Mount3.Program, Mount3.Version, credentials));
+
+            string path = NfsPath.Normalize(options.Path);
+            var (exportPath, root) = await MountExportAsync(mount3, path, cancellationToken).ConfigureAwait(false);
+
+            int nfsPort = options.NfsPort
+                ?? await GetNfsPortAsync(sockets, address, cancellationToken).ConfigureAwait(false);
+            var nfsEndPoint = new IPEndPoint(address, nfsPort);
+            var nfsConnection = new RpcConnection(sockets, nfsEndPoint, connectionOptions);
+            cleanup.Add(nfsConnection);
+            var nfs = new Nfs3Client(new RpcProgramClient(nfsConnection, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
+            var fsInfo = await nfs.FsInfoAsync(root, cancellationToken).ConfigureAwait(false);
+
+            // MOUNT is needed again only for UMNT; don't hold its socket for the life of the mount.
+            await mountConnection.DisposeAsync().ConfigureAwait(false);
+            cleanup.Remove(mountConnection);
+
+            string inExport = path.Length == exportPath.Length ? "/" : NfsPath.Normalize(path[exportPath.Length..]);
+            return new NfsMount(options, ns, nfsConnection, credentials, nfs, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
+        }
+        catch
+        {
+            foreach (var item in cleanup) await item.DisposeAsync().ConfigureAwait(false);
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<(RpcConnection Connection, IPEndPoint EndPoint)> ConnectMountAsync(ISocketFactory sockets, IPAddress address,
+        NfsMountOptions options, RpcConnectionOptions connectionOptions, CancellationToken cancellationToken)
+    {
+        int mountPort = options.MountPort
+            ?? await RpcBinder.GetPortAsync(sockets, address, Mount3.Program, Mount3.Version, cancellationToken).ConfigureAwait(false);
+        var endPoint = new IPEndPoint(address, mountPort);
+        // MOUNT calls are few and short: never hang on them like a hard NFS mount would.
+        return (new RpcConnection(sockets, endPoint, connectionOptions with { Hard = false }), endPoint);
+    }
+
+    /// <summary>The server's export list (MOUNT EXPORT), asked through the options' namespace, as <c>showmount -e</c>.</summary>
+    public static async Task<IReadOnlyList<ExportEntry>> ListExportsAsync(NfsMountOptions options, CancellationToken cancellationToken = default)
+    {
+        using var ns = options.Namespace?.Clone() ?? NetworkNamespace.Current();
+        var sockets = new NamespaceSocketFactory(ns);
+        var address = ResolveServer(sockets, options.Host, ns);
+        var connectionOptions = new RpcConnectionOptions { Timeout = options.Timeout, Retransmits = options.Retransmits, Hard = false };
+        var (connection, _) = await ConnectMountAsync(sockets, address, options, connectionOptions, cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var mount3 = new Mount3Client(new RpcProgramClient(connection, Mount3.Program, Mount3.Version, RpcCredentials.None));
+            return await mount3.ExportAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static IPAddress ResolveServer(ISocketFactory sockets, string host, NetworkNamespace ns)
+    {
+        try
+        {
+            var addresses = sockets.ResolveHost(host);
+            return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                ?? addresses.FirstOrDefault()
+                ?? throw new NfsClientException($"cannot resolve '{host}' in network namespace {ns}: no addresses");
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new NfsClientException($"cannot resolve '{host}' in network namespace {ns}: {e.Message}", e);
+        }
+    }
+
+    private static async Task<int> GetNfsPortAsync(ISocketFactory sockets, IPAddress address, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RpcBinder.GetPortAsync(sockets, address, Nfs3.Program, Nfs3.Version, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcConnectionException)
+        {
+            // NFS's port is well known (2049); only MOUNT truly needs rpcbind.
+            return Nfs3.DefaultPort;
+        }
+    }
+
+    /// <summary>
+    /// The export is the longest exported path that is a component-wise prefix of <paramref name="path"/> (from
+    /// MOUNT EXPORT). When the server will not list its exports, or none matches, MNT of the path itself and then of
+    /// its directory are tried.
+    /// </summary>
+    private static async Task<(string Export, NfsFileHandle Root)> MountExportAsync(Mount3Client mount3, string path, CancellationToken cancellationToken)
+    {
+        var candidates = new List<string>();
+        try
+        {
+            var exports = await mount3.ExportAsync(cancellationToken).ConfigureAwait(false);
+            var best = exports.Select(e => NfsPath.Normalize(e.Directory))
+                .Where(e => NfsPath.IsPrefix(e, path))
+                .OrderByDescending(e => e.Length)
+                .FirstOrDefault();
+            if (best is not null) candidates.Add(best);
+        }
+        catch (RpcException)
+        {
+            // Some servers refuse EXPORT to unprivileged callers; MNT may still work.
+        }
+        if (!candidates.Contains(path)) candidates.Add(path);
+        string parent = NfsPath.Parent(path);
+        if (!candidates.Contains(parent)) candidates.Add(parent);
+
+        Mount3Exception? firstFailure = null;
+        foreach (string candidate in candidates)
+        {
+            try
+            {
+                var result = await mount3.MntAsync(candidate, cancellationToken).ConfigureAwait(false);
+                return (candidate, result.Handle);
+            }
+            catch (Mount3Exception e)
+            {
+                firstFailure ??= e;
+            }
+        }
+        throw firstFailure!;
+    }
+
+    /// <summary>Full server path of a path inside the export, for messages.</summary>
+    public string ServerPath(string path)
+    {
+        string normal = NfsPath.Normalize(path);
+        return normal == "/" ? ExportPath : ExportPath.TrimEnd('/') + normal;
+    }
+
+    // ---- path resolution -------------------------------------------------------------------------------------
+
+    /// <summary>LOOKUPs each component from the export root. ".." is passed to the server, which stops at the root.</summary>
+    public async Task<NfsFileHandle> LookupAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var handle = RootHandle;
+        foreach (string component in NfsPath.Components(path))
+        {
+            try
+            {
+                handle = (await Nfs.LookupAsync(handle, component, cancellationToken).ConfigureAwait(false)).Handle;
+            }
+            catch (Nfs3Exception e)
+            {
+                throw e.WithPath(ServerPath(path));
+            }
+        }
+        return handle;
+    }
+
+    /// <summary>Handle of the directory that holds <paramref name="path"/>, and the last component's name.</summary>
+    private async Task<(NfsFileHandle Directory, string Name)> LookupParentAsync(string path, CancellationToken cancellationToken)
+    {
+        string normal = NfsPath.Normalize(path);
+        if (normal == "/")
+            throw new NfsClientException($"{ServerPath(path)} is the export root: it has no parent directory inside the export");
+        var directory = await LookupAsync(NfsPath.Parent(normal), cancellationToken).ConfigureAwait(false);
+        return (directory, NfsPath.Name(normal));
+    }
+
+    private async Task<T> OnPathAsync<T>(string path, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Nfs3Exception e) when (e.Path is null)
+        {
+            throw e.WithPath(ServerPath(path));
+        }
+    }
+
+    // ---- metadata --------------------------------------------------------------------------------------------
+
+    public async Task<Fattr3> GetAttributesAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        return await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task SetAttributesAsync(string path, Sattr3 attributes, CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, attributes, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<Access3> AccessAsync(string path, Access3 wanted, CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var result = await OnPathAsync(path, () => Nfs.AccessAsync(handle, wanted, cancellationToken)).ConfigureAwait(false);
+        return result.Granted;
+    }
+
+    public async Task<string> ReadLinkAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        return await OnPathAsync(path, () => Nfs.ReadLinkAsync(handle, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<FsStatResult> FsStatAsync(string path = "/", CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        return await OnPathAsync(path, () => Nfs.FsStatAsync(handle, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<PathConfResult> PathConfAsync(string path = "/", CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        return await OnPathAsync(path, () => Nfs.PathConfAsync(handle, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>One NULL call: the round-trip time of the NFS connection.</summary>
+    public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken = default)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await Nfs.NullAsync(cancellationToken).ConfigureAwait(false);
+        return System.Diagnostics.Stopwatch.GetElapsedTime(start);
+    }
+
+    // ---- namespace operations ---------------------------------------------------------------------------------
+
+    public async Task<NfsFileHandle> CreateDirectoryAsync(string path, uint mode = 0x1ED /* 0755 */, CancellationToken cancellationToken = default)
+    {
+        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
+        var result = await OnPathAsync(path, () => Nfs.MkdirAsync(directory, name, new Sattr3 { Mode = mode }, cancellationToken)).ConfigureAwait(false);
+        return result.Handle ?? await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task RemoveFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(path, () => Nfs.RemoveAsync(directory, name, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task RemoveDirectoryAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(path, () => Nfs.RmdirAsync(directory, name, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task RenameAsync(string fromPath, string toPath, CancellationToken cancellationToken = default)
+    {
+        var (fromDirectory, fromName) = await LookupParentAsync(fromPath, cancellationToken).ConfigureAwait(false);
+        var (toDirectory, toName) = await LookupParentAsync(toPath, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(fromPath, () => Nfs.RenameAsync(fromDirectory, fromName, toDirectory, toName, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Hard link: <paramref name="newPath"/> becomes another name of <paramref name="existingPath"/>.</summary>
+    public async Task LinkAsync(string existingPath, string newPath, CancellationToken cancellationToken = default)
+    {
+        var file = await LookupAsync(existingPath, cancellationToken).ConfigureAwait(false);
+        var (directory, name) = await LookupParentAsync(newPath, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(newPath, () => Nfs.LinkAsync(file, directory, name, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task SymlinkAsync(string target, string linkPath, CancellationToken cancellationToken = default)
+    {
+        var (directory, name) = await LookupParentAsync(linkPath, cancellationToken).ConfigureAwait(false);
+        await OnPathAsync(linkPath, () => Nfs.SymlinkAsync(directory, name, target, new Sattr3(), cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- directories -------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Lists a directory page by page: READDIRPLUS (names, attributes, handles), or READDIR where the server answers
+    /// NOTSUPP (D1). Cookies and the cookie verifier are carried between pages as RFC 1813 §3.3.16 says; a server
+    /// that sends an empty page without EOF, or a cookie that does not advance, fails the listing (D2) instead of
+    /// looping forever. "." and ".." are returned when the server sends them.
+    /// </summary>
+    public async IAsyncEnumerable<NfsDirectoryEntry> ListAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var directory = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        ulong cookie = 0, verifier = 0;
+        for (int page = 0; ; page++)
+        {
+            NfsDirectoryPage result;
+            try
+            {
+                result = await ReadDirectoryPageAsync(directory, cookie, verifier, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Nfs3Exception e)
+            {
+                throw e.WithPath(ServerPath(path));
+            }
+            foreach (var entry in result.Entries)
+                yield return entry;
+            if (result.Eof) yield break;
+            if (result.Entries.Count == 0)
+                throw new NfsClientException($"READDIR {ServerPath(path)}: the server returned an empty page without EOF at cookie {cookie} (page {page}); giving up instead of looping");
+            ulong next = result.Entries[^1].Cookie;
+            if (next == cookie)
+                throw new NfsClientException($"READDIR {ServerPath(path)}: the server's cookie did not advance past {cookie} (page {page}); giving up instead of looping");
+            cookie = next;
+            verifier = result.CookieVerifier;
+        }
+    }
+
+    private readonly record struct NfsDirectoryPage(IReadOnlyList<NfsDirectoryEntry> Entries, ulong CookieVerifier, bool Eof);
+
+    private async Task<NfsDirectoryPage> ReadDirectoryPageAsync(NfsFileHandle directory, ulong cookie, ulong verifier, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _readDirPlusUnsupported) == 0)
+        {
+            try
+            {
+                var plus = await Nfs.ReadDirPlusAsync(directory, cookie, verifier, Options.DirCount, Options.DirMaxCount, cancellationToken).ConfigureAwait(false);
+                var entries = plus.Entries.Select(e => new NfsDirectoryEntry(e.Name, e.FileId, e.Cookie, e.Attributes, e.Handle)).ToList();
+                return new NfsDirectoryPage(entries, plus.CookieVerifier, plus.Eof);
+            }
+            catch (Nfs3Exception e) when (e.Status == Nfs3Status.NotSupp)
+            {
+                Volatile.Write(ref _readDirPlusUnsupported, 1);
+            }
+        }
+        var plain = await Nfs.ReadDirAsync(directory, cookie, verifier, Options.DirMaxCount, cancellationToken).ConfigureAwait(false);
+        var plainEntries = plain.Entries.Select(e => new NfsDirectoryEntry(e.Name, e.FileId, e.Cookie, null, null)).ToList();
+        return new NfsDirectoryPage(plainEntries, plain.CookieVerifier, plain.Eof);
+    }
+
+    // ---- files -------------------------------------------------------------------------------------------------
+
+    public async Task<NfsFileStream> OpenReadAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var attributes = await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
+        if (attributes.Type == Nfs3FileType.Directory)
+            throw new Nfs3Exception(Nfs3Procedure.Read, Nfs3Status.IsDir).WithPath(ServerPath(path));
+        return new NfsFileStream(this, handle, ServerPath(path), attributes, canRead: true, canWrite: false);
+    }
+
+    /// <summary>
+    /// Opens a file for writing. <see cref="FileMode.Create"/> creates or truncates, <see cref="FileMode.CreateNew"/>
+    /// fails if it exists (GUARDED), <see cref="FileMode.Open"/> needs it to exist, <see cref="FileMode.OpenOrCreate"/>
+    /// creates without truncating, <see cref="FileMode.Append"/> starts at the end.
+    /// </summary>
+    public async Task<NfsFileStream> OpenWriteAsync(string path, FileMode mode = FileMode.Create, uint createMode = 0x1A4 /* 0644 */, CancellationToken cancellationToken = default)
+    {
+        NfsFileHandle handle;
+        Fattr3 attributes;
+        if (mode == FileMode.Open || mode == FileMode.Append || mode == FileMode.Truncate)
+        {
+            handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+            if (mode == FileMode.Truncate)
+                await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, new Sattr3 { Size = 0 }, null, cancellationToken)).ConfigureAwait(false);
+        }
+        else
+        {
+            var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
+            var how = mode == FileMode.CreateNew ? CreateMode.Guarded : CreateMode.Unchecked;
+            // RFC 1813 §3.3.8: UNCHECKED with a size of 0 truncates an existing file; without a size it is left as is.
+            var attrs = new Sattr3 { Mode = createMode, Size = mode == FileMode.Create ? 0 : null };
+            var created = await OnPathAsync(path, () => Nfs.CreateAsync(directory, name, how, attrs, 0, cancellationToken)).ConfigureAwait(false);
+            handle = created.Handle ?? (await OnPathAsync(path, () => Nfs.LookupAsync(directory, name, cancellationToken)).ConfigureAwait(false)).Handle;
+        }
+        attributes = await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
+        if (attributes.Type == Nfs3FileType.Directory)
+            throw new Nfs3Exception(Nfs3Procedure.Write, Nfs3Status.IsDir).WithPath(ServerPath(path));
+        var stream = new NfsFileStream(this, handle, ServerPath(path), attributes, canRead: false, canWrite: true);
+        if (mode == FileMode.Append) stream.Position = (long)attributes.Size;
+        return stream;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // UMNT is advisory (RFC 1813 appendix I.4.3): the server forgets us from its DUMP list. Best effort, brief.
+        if (MountEndPoint is not null)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                var sockets = new NamespaceSocketFactory(_namespace);
+                await using var connection = new RpcConnection(sockets, MountEndPoint,
+                    new RpcConnectionOptions { Timeout = TimeSpan.FromSeconds(2), Retransmits = 0, Hard = false, Reconnect = false });
+                var mount3 = new Mount3Client(new RpcProgramClient(connection, Mount3.Program, Mount3.Version, _credentials));
+                await mount3.UmntAsync(ExportPath, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RpcException or Mount3Exception or OperationCanceledException or System.Net.Sockets.SocketException)
+            {
+            }
+        }
+        await _nfsConnection.DisposeAsync().ConfigureAwait(false);
+        _namespace.Dispose();
+    }
+
+    public override string ToString() => $"nfs://{NfsEndPoint}{ExportPath} in network namespace {_namespace}";
+}
+
+/// <summary>One directory entry; <see cref="Attributes"/> and <see cref="Handle"/> come with READDIRPLUS only.</summary>
+public sealed record NfsDirectoryEntry(string Name, ulong FileId, ulong Cookie, Fattr3? Attributes, NfsFileHandle? Handle);
+
+/// <summary>A client-side failure that is not an NFS status: a misbehaving server, a bad path, an unusable answer.</summary>
+public sealed class NfsClientException(string message, Exception? inner = null) : IOException(message, inner);

@@ -1,0 +1,89 @@
+using NfsNs.Namespaces;
+using NfsNs.Protocols.Nfs3;
+using NfsNs.Rpc;
+
+namespace NfsNs.Client;
+
+/// <summary>
+/// Everything that decides how a mount talks to its server. Defaults follow mount(8)/nfs(5) for TCP:
+/// <c>timeo=600</c> (60 s), <c>retrans=2</c>, <c>hard</c>.
+/// </summary>
+public sealed record NfsMountOptions
+{
+    /// <summary>Server host name or address literal, resolved inside <see cref="Namespace"/>.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>Path on the server as the user gave it (export plus path inside it).</summary>
+    public string Path { get; init; } = "/";
+
+    /// <summary>The namespace every socket of the mount is created in; null = the caller's current one at mount time.</summary>
+    public NetworkNamespace? Namespace { get; init; }
+
+    public int? NfsPort { get; init; }
+    public int? MountPort { get; init; }
+
+    public uint Uid { get; init; } = NativeIdentity.EffectiveUid;
+    public uint Gid { get; init; } = NativeIdentity.EffectiveGid;
+    public IReadOnlyList<uint>? SupplementaryGids { get; init; }
+    public RpcAuthFlavor Auth { get; init; } = RpcAuthFlavor.Sys;
+
+    /// <summary>timeo: how long before the first retransmission.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+    public int Retransmits { get; init; } = 2;
+    public bool Soft { get; init; }
+
+    /// <summary>Reconnect after a lost connection (re-sending pending calls with their XIDs). Tests turn it off for J2.</summary>
+    public bool Reconnect { get; init; } = true;
+
+    /// <summary>Largest READ/WRITE we ask for, whatever the server allows (R4: ganesha offers 64 MiB).</summary>
+    public int MaxReadSize { get; init; } = 1 << 20;
+    public int MaxWriteSize { get; init; } = 1 << 20;
+
+    /// <summary>READ and WRITE requests one stream keeps in flight (read-ahead and write-behind depth).</summary>
+    public int RequestsInFlight { get; init; } = 8;
+
+    /// <summary>Bytes written UNSTABLE that a stream may hold for a possible re-send before it forces a COMMIT.</summary>
+    public long MaxUncommittedBytes { get; init; } = 32L << 20;
+
+    /// <summary>COMMIT rounds with a changed verifier before a write fails (W1).</summary>
+    public int MaxCommitRounds { get; init; } = 4;
+
+    /// <summary>READDIRPLUS sizes (RFC 1813 §3.3.17): dircount bounds the names and cookies, maxcount the whole reply.</summary>
+    public uint DirCount { get; init; } = 64 * 1024;
+    public uint DirMaxCount { get; init; } = 128 * 1024;
+
+    public JukeboxPolicy? Jukebox { get; init; }
+
+    /// <summary>Builds options from a parsed URL (<c>nfs://host/path?uid=…&amp;netns=…</c>).</summary>
+    public static NfsMountOptions FromUrl(NfsUrl url, NetworkNamespace? ns = null)
+    {
+        var defaults = new NfsMountOptions { Host = url.Host };
+        return defaults with
+        {
+            Path = url.Path,
+            Namespace = ns,
+            NfsPort = url.NfsPort ?? url.Port,
+            MountPort = url.MountPort,
+            Uid = url.Uid ?? defaults.Uid,
+            Gid = url.Gid ?? defaults.Gid,
+            Auth = url.Auth == NfsAuthFlavor.None ? RpcAuthFlavor.None : RpcAuthFlavor.Sys,
+            Timeout = url.Timeout ?? defaults.Timeout,
+            Retransmits = url.Retrans ?? defaults.Retransmits,
+            Soft = url.Soft,
+            MaxReadSize = url.Rsize ?? defaults.MaxReadSize,
+            MaxWriteSize = url.Wsize ?? defaults.MaxWriteSize,
+        };
+    }
+}
+
+internal static partial class NativeIdentity
+{
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    private static partial uint geteuid();
+
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    private static partial uint getegid();
+
+    public static uint EffectiveUid => geteuid();
+    public static uint EffectiveGid => getegid();
+}
