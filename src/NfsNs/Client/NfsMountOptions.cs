@@ -43,7 +43,7 @@ public sealed record NfsMountOptions
     public int RequestsInFlight { get; init; } = 8;
 
     /// <summary>Bytes written UNSTABLE that a stream may hold for a possible re-send before it forces a COMMIT.</summary>
-    public long MaxUncommittedBytes { get; init; } = 32L << 20;
+    public long MaxUncommittedBytes { get; init; } = 16L << 20;
 
     /// <summary>COMMIT rounds with a changed verifier before a write fails (W1).</summary>
     public int MaxCommitRounds { get; init; } = 4;
