@@ -90,6 +90,18 @@ public sealed class RpcConnection : IAsyncDisposable
     /// <summary>"ADDRESS in namespace NS", for messages.</summary>
     public string Describe() => _description;
 
+    /// <summary>
+    /// Closes the current socket as if the network had dropped it, so that the next call (or a pending one) goes
+    /// through reconnection. For tests of reconnect behaviour (J2, N2, N3, N4).
+    /// </summary>
+    internal void DropConnectionForTesting()
+    {
+        Transport? transport;
+        lock (_lock) transport = _transport;
+        if (transport is null) return;
+        transport.Socket.Close(0);
+    }
+
     public override string ToString() => _description;
 
     /// <summary>
