@@ -254,6 +254,26 @@ public class NfsClientScriptedTests
         Assert.False(stream.CanWrite);
     }
 
+    [Fact]
+    public async Task Short_WRITEs_are_continued_from_where_the_server_stopped()
+    {
+        await using var server = ScriptedNfsServer.Start();
+        await using var mount = await MountWith4KiBWrites(server);
+        // RFC 1813 §3.3.7: count may be less than asked; this server writes at most 1000 bytes per call.
+        server.Handle(Nfs3Procedure.Write, call => server.Write(call.Arguments(WriteArgs.Read), count: 1000));
+        var data = RandomBytes(2 * 4096 + 10, seed: 4);
+
+        await using (var stream = await mount.OpenWriteAsync("/out"))
+            await stream.WriteAsync(data);
+
+        Assert.Equal(data, server.Find("/out")!.StableContent);
+        var writes = server.NfsCalls(Nfs3Procedure.Write).Select(c => c.Call.Arguments(WriteArgs.Read)).ToList();
+        // 4096 = 4·1000 + 96: five calls per full chunk, each starting where the last one stopped; one for the tail.
+        Assert.Equal(11, writes.Count);
+        Assert.Contains(writes, w => w.Offset == 4000 && w.Data.Length == 96);
+        Assert.Empty(server.Failures);
+    }
+
     // ---- R2 (short reads) ----------------------------------------------------------------------------------
 
     [Theory]

@@ -335,12 +335,20 @@ public sealed class ScriptedNfsServer : IAsyncDisposable
         }
     }
 
-    private ScriptedNfsReply Write(WriteArgs args) => Existing(args.File, node =>
+    /// <summary>WRITE of <paramref name="args"/>' data, or only its first <paramref name="count"/> bytes (a short write).</summary>
+    public ScriptedNfsReply Write(WriteArgs args, int? count = null)
     {
-        if (node.Type != Nfs3FileType.Regular) return ScriptedNfsReply.Error(Nfs3Status.Inval);
-        node.Write((long)args.Offset, args.Data.Span, stable: args.Stable != StableHow.Unstable);
-        return ScriptedNfsReply.Ok(new WriteResult((uint)args.Data.Length, args.Stable, WriteVerifier, WccData.Empty));
-    });
+        lock (_lock)
+        {
+            return Existing(args.File, node =>
+            {
+                if (node.Type != Nfs3FileType.Regular) return ScriptedNfsReply.Error(Nfs3Status.Inval);
+                var data = args.Data.Span[..Math.Min(count ?? args.Data.Length, args.Data.Length)];
+                node.Write((long)args.Offset, data, stable: args.Stable != StableHow.Unstable);
+                return ScriptedNfsReply.Ok(new WriteResult((uint)data.Length, args.Stable, WriteVerifier, WccData.Empty));
+            });
+        }
+    }
 
     private ScriptedNfsReply Create(CreateArgs args) => Existing(args.Where.Dir, dir =>
     {
