@@ -385,13 +385,16 @@ public sealed class NfsMount : IAsyncDisposable
     /// <summary>
     /// Lists a directory page by page: READDIRPLUS (names, attributes, handles), or READDIR where the server answers
     /// NOTSUPP (D1). Cookies and the cookie verifier are carried between pages as RFC 1813 §3.3.16 says; a server
-    /// that sends an empty page without EOF, or a cookie that does not advance, fails the listing (D2) instead of
-    /// looping forever. "." and ".." are returned when the server sends them.
+    /// that sends an empty page without EOF, or a cookie that does not advance or comes back to one already resumed
+    /// from, fails the listing (D2) instead of looping forever. "." and ".." are returned when the server sends them.
     /// </summary>
     public async IAsyncEnumerable<NfsDirectoryEntry> ListAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var directory = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
         ulong cookie = 0, verifier = 0;
+        // Cookies are opaque (RFC 1813 §3.3.16), not necessarily increasing: the only sure sign of a loop is resuming
+        // from a position already resumed from. One cookie per page, so this grows with the listing, not beyond it.
+        var resumedFrom = new HashSet<ulong> { 0 };
         for (int page = 0; ; page++)
         {
             NfsDirectoryPage result;
@@ -411,6 +414,8 @@ public sealed class NfsMount : IAsyncDisposable
             ulong next = result.Entries[^1].Cookie;
             if (next == cookie)
                 throw new NfsClientException($"READDIR {ServerPath(path)}: the server's cookie did not advance past {cookie} (page {page}); giving up instead of looping");
+            if (!resumedFrom.Add(next))
+                throw new NfsClientException($"READDIR {ServerPath(path)}: the server returned cookie {next} again after page {page}, which would list the same entries again; giving up instead of looping");
             cookie = next;
             verifier = result.CookieVerifier;
         }
