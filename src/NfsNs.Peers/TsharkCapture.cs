@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace NfsNs.Peers;
@@ -17,6 +18,7 @@ public sealed record CaptureSummary(string File, int Packets, int RpcPackets, in
 
 /// <summary>One packet carrying RPC, as tshark decodes it; a field holds comma-separated values when the packet carries several messages.</summary>
 /// <param name="MessageType">0 = CALL, 1 = REPLY (RFC 5531 msg_type).</param>
+/// <param name="Version">The program version; each value once (tshark repeats it in the NFS tree).</param>
 /// <param name="NfsProcedure">The NFSv3 procedure (nfs.procedure_v3) or NFSv4 one (nfs.procedure_v4), empty for other programs.</param>
 public sealed record RpcPacket(long Frame, string MessageType, string Program, string Version, string Procedure, string NfsProcedure);
 
@@ -175,8 +177,9 @@ public sealed class TsharkCapture : IAsyncDisposable
         return lines.Select(line =>
         {
             string[] f = FieldsOf(line, fields.Length);
+            string version = string.Join(',', f[3].Split(',').Distinct());
             string nfsProcedure = f[5].Length > 0 ? f[5] : f[6];
-            return new RpcPacket(long.Parse(f[0], CultureInfo.InvariantCulture), f[1], f[2], f[3], f[4], nfsProcedure);
+            return new RpcPacket(long.Parse(f[0], CultureInfo.InvariantCulture), f[1], f[2], version, f[4], nfsProcedure);
         }).ToList();
     }
 
@@ -211,14 +214,14 @@ public sealed class TsharkCapture : IAsyncDisposable
     {
         for (int attempt = 1; attempt <= MarkerAttempts && !_capturer.HasExited; attempt++)
         {
-            byte[] marker = System.Text.Encoding.ASCII.GetBytes($"{MarkerPrefix}{attempt}");
+            string marker = $"{MarkerPrefix}{attempt}";
             // bash's /dev/udp sends one datagram from inside the namespace; nothing listens on the discard port.
-            (await Namespace.RunAsync("bash", ["-c", $"printf %s \"$1\" > /dev/udp/127.0.0.1/{MarkerPort}", "bash",
-                System.Text.Encoding.ASCII.GetString(marker)], StopTimeout, cancellationToken)).EnsureSuccess();
+            (await Namespace.RunAsync("bash", ["-c", $"printf %s \"$1\" > /dev/udp/127.0.0.1/{MarkerPort}", "bash", marker],
+                StopTimeout, cancellationToken)).EnsureSuccess();
             var waited = Stopwatch.StartNew();
             while (waited.Elapsed < MarkerWait)
             {
-                if (FileContainsFromScanOffset(marker)) return;
+                if (FileContainsFromScanOffset(Encoding.ASCII.GetBytes(marker))) return;
                 await Task.Delay(PollInterval, cancellationToken);
             }
         }
