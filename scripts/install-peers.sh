@@ -10,7 +10,6 @@ done
 [ -e /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so ] || need+=(fsal-vfs)
 # GNU time, for the benchmark's peak-RSS measurement (/usr/bin/time -v).
 [ -x /usr/bin/time ] || need+=(time)
-command -v bc >/dev/null 2>&1 || need+=(bc)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "install-peers: missing ${need[*]}; run as root to install them with apt-get" >&2
@@ -20,4 +19,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common libnfs-utils iperf3 tshark tcpdump time bc python3 procps iproute2 util-linux >/dev/null
+  nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common libnfs-utils iperf3 tshark tcpdump time procps iproute2 util-linux >/dev/null

@@ -94,9 +94,17 @@ public sealed class GaneshaServer : IAsyncDisposable
             await server.StartGaneshaAsync(cancellationToken);
             return server;
         }
-        catch
+        catch (Exception startFailure)
         {
-            await server.DisposeAsync();
+            try
+            {
+                await server.DisposeAsync();
+            }
+            catch (Exception cleanupFailure)
+            {
+                throw new AggregateException($"starting {server} failed, and stopping what had started failed too",
+                    startFailure, cleanupFailure);
+            }
             throw;
         }
     }

@@ -6,7 +6,7 @@ public static class PeerTools
     /// <summary>Every program this library runs.</summary>
     public static IReadOnlyList<string> RequiredTools { get; } =
     [
-        "ip", "nsenter", "unshare", "setsid", "mount", "ss", "chown",
+        "ip", "nsenter", "unshare", "setsid", "mount", "ss", "chown", "bash",
         "rpcbind", "rpcinfo", "rpc.statd", "ganesha.nfsd",
         "nfs-ls", "nfs-cat", "nfs-cp", "tshark", "tcpdump",
     ];

@@ -88,18 +88,32 @@ public sealed partial class TestNamespace : IAsyncDisposable
     internal IEnumerable<string> ExecArguments(string command, IEnumerable<string> arguments) =>
         new[] { "netns", "exec", Name, command }.Concat(arguments);
 
-    /// <summary>Deletes the namespace and its state directory. Processes still inside keep it alive, unnamed.</summary>
+    /// <summary>
+    /// Deletes the namespace and its state directory. Processes still inside would keep it alive, unnamed: they are
+    /// not signalled (only their starters know them), but reported by an exception after the deletion.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
         _disposed = true;
+        IReadOnlyList<int> leftovers = [];
         if (File.Exists(Path))
         {
+            leftovers = await ProcessesInsideAsync();
             var delete = await Ip(CancellationToken.None, "netns", "del", Name);
             if (!delete.Succeeded && File.Exists(Path)) delete.EnsureSuccess();
         }
         if (!KeepState && Directory.Exists(StateDirectory))
             Directory.Delete(StateDirectory, recursive: true);
+        if (leftovers.Count > 0)
+            throw new PeerException($"namespace {Name} was deleted while processes still ran inside: " +
+                string.Join(", ", leftovers.Select(Describe)) + "; whoever started them must stop them first");
+    }
+
+    private static string Describe(int pid)
+    {
+        try { return $"{pid} ({File.ReadAllText($"/proc/{pid}/comm").Trim()})"; }
+        catch (IOException) { return pid.ToString(System.Globalization.CultureInfo.InvariantCulture); }
     }
 
     public override string ToString() => Name;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace NfsNs.Peers;
@@ -17,6 +18,7 @@ public sealed record CaptureSummary(string File, int Packets, int RpcPackets, in
 
 /// <summary>One packet carrying RPC, as tshark decodes it; a field holds comma-separated values when the packet carries several messages.</summary>
 /// <param name="MessageType">0 = CALL, 1 = REPLY (RFC 5531 msg_type).</param>
+/// <param name="Version">The program version; each value once (tshark repeats it in the NFS tree).</param>
 /// <param name="NfsProcedure">The NFSv3 procedure (nfs.procedure_v3) or NFSv4 one (nfs.procedure_v4), empty for other programs.</param>
 public sealed record RpcPacket(long Frame, string MessageType, string Program, string Version, string Procedure, string NfsProcedure);
 
@@ -36,23 +38,29 @@ public sealed class TsharkCapture : IAsyncDisposable
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
     /// <summary>
-    /// tcpdump stopped by SIGINT leaves packets it has not read yet from the kernel (seen on a busy machine: the
-    /// last NFS exchange of an nfs-ls missing, no drop counted). It writes each packet through at once (-U), so a
-    /// file that has stopped growing for this long means it has caught up.
+    /// Before stopping, a marker datagram is sent to the discard port (RFC 863) on 127.0.0.1 inside the namespace,
+    /// and tcpdump is stopped only once the marker is in the file. tcpdump stopped by SIGINT drops what it has not
+    /// yet read from the kernel: seen on a busy machine, the whole NFS exchange at the end of an nfs-ls was missing
+    /// and no drop was counted. Packets reach the file in order (-U writes each through), so everything captured
+    /// before the marker is in the file when the marker is. Marker packets are left out of every read below.
     /// </summary>
-    private static readonly TimeSpan QuietPeriod = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxCatchUpWait = TimeSpan.FromSeconds(10);
+    private const int MarkerPort = 9;
+    private const string MarkerPrefix = "nfsns-capture-marker-";
+    private static readonly string WithoutMarkers = $"!(udp.dstport == {MarkerPort} && frame contains \"{MarkerPrefix}\")";
+    private static readonly TimeSpan MarkerWait = TimeSpan.FromSeconds(1);
+    private const int MarkerAttempts = 10;
 
     private static int s_captureCount;
 
     private readonly DaemonProcess _capturer;
     private readonly IReadOnlyList<int> _rpcPorts;
     private CaptureSummary? _summary;
+    private long _markerScanOffset;
 
     public TestNamespace Namespace { get; }
-    /// <summary>The capture filter (BPF syntax).</summary>
+    /// <summary>The capture filter asked for (BPF syntax); the capture also takes the marker datagrams.</summary>
     public string Filter { get; }
-    /// <summary>The pcapng file written.</summary>
+    /// <summary>The pcap file written.</summary>
     public string FilePath { get; }
     public int Pid => _capturer.Pid;
 
@@ -91,7 +99,7 @@ public sealed class TsharkCapture : IAsyncDisposable
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // -B is in KiB; -U writes each packet through at once; -Z root keeps root so it can write anywhere we can.
         string[] arguments = ["-i", "lo", "--immediate-mode", "-B", (bufferMiB * 1024).ToString(CultureInfo.InvariantCulture),
-            "-U", "-Z", "root", "-w", filePath, filter];
+            "-U", "-Z", "root", "-w", filePath, $"({filter}) or (udp and dst host 127.0.0.1 and dst port {MarkerPort})"];
         var tcpdump = DaemonProcess.Start($"tcpdump in {ns}", "ip", ns.ExecArguments("tcpdump", arguments), outputPath,
             line => { if (line.Contains("listening on", StringComparison.Ordinal)) listening.TrySetResult(); });
         var capture = new TsharkCapture(ns, filter, filePath, rpcPorts?.ToList() ?? [], tcpdump);
@@ -119,7 +127,8 @@ public sealed class TsharkCapture : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops tcpdump (SIGINT by PID; SIGKILL after 10 s) and summarises the file with tshark: malformed packets
+    /// Waits until tcpdump has written everything sent so far (see <see cref="MarkerPort"/>), stops it (SIGINT by
+    /// PID; SIGKILL after 10 s) and summarises the file with tshark: malformed packets
     /// (<c>-Y _ws.malformed</c>, must be none), RPC counts, and the packets the kernel dropped. Idempotent.
     /// </summary>
     public async Task<CaptureSummary> StopAsync(CancellationToken cancellationToken = default)
@@ -146,7 +155,8 @@ public sealed class TsharkCapture : IAsyncDisposable
     {
         var ports = rpcPorts?.ToList() ?? [];
         var malformed = await ReadAsync(file, ports, ["-Y", "_ws.malformed"], cancellationToken);
-        var frames = await ReadAsync(file, ports, ["-T", "fields", "-e", "frame.number", "-e", "rpc.msgtyp"], cancellationToken);
+        var frames = await ReadAsync(file, ports, ["-Y", WithoutMarkers, "-T", "fields", "-e", "frame.number", "-e", "rpc.msgtyp"],
+            cancellationToken);
         int rpcPackets = 0, calls = 0, replies = 0;
         foreach (string line in frames)
         {
@@ -167,8 +177,9 @@ public sealed class TsharkCapture : IAsyncDisposable
         return lines.Select(line =>
         {
             string[] f = FieldsOf(line, fields.Length);
+            string version = string.Join(',', f[3].Split(',').Distinct());
             string nfsProcedure = f[5].Length > 0 ? f[5] : f[6];
-            return new RpcPacket(long.Parse(f[0], CultureInfo.InvariantCulture), f[1], f[2], f[3], f[4], nfsProcedure);
+            return new RpcPacket(long.Parse(f[0], CultureInfo.InvariantCulture), f[1], f[2], version, f[4], nfsProcedure);
         }).ToList();
     }
 
@@ -179,7 +190,7 @@ public sealed class TsharkCapture : IAsyncDisposable
     public static Task<IReadOnlyList<string>> ReadFieldsAsync(string file, string displayFilter, IEnumerable<string> fields,
         IEnumerable<int>? rpcPorts = null, CancellationToken cancellationToken = default)
     {
-        string[] arguments = ["-Y", displayFilter, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
+        string[] arguments = ["-Y", $"({displayFilter}) && {WithoutMarkers}", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
             .. fields.SelectMany(field => new[] { "-e", field })];
         return ReadAsync(file, rpcPorts?.ToList() ?? [], arguments, cancellationToken);
     }
@@ -201,18 +212,43 @@ public sealed class TsharkCapture : IAsyncDisposable
 
     private async Task WaitUntilCaughtUpAsync(CancellationToken cancellationToken)
     {
-        var waited = Stopwatch.StartNew();
-        var sinceGrowth = Stopwatch.StartNew();
-        long size = -1;
-        while (sinceGrowth.Elapsed < QuietPeriod && waited.Elapsed < MaxCatchUpWait && !_capturer.HasExited)
+        for (int attempt = 1; attempt <= MarkerAttempts && !_capturer.HasExited; attempt++)
         {
-            long now = File.Exists(FilePath) ? new FileInfo(FilePath).Length : 0;
-            if (now != size)
+            string marker = $"{MarkerPrefix}{attempt}";
+            // bash's /dev/udp sends one datagram from inside the namespace; nothing listens on the discard port.
+            (await Namespace.RunAsync("bash", ["-c", $"printf %s \"$1\" > /dev/udp/127.0.0.1/{MarkerPort}", "bash", marker],
+                StopTimeout, cancellationToken)).EnsureSuccess();
+            var waited = Stopwatch.StartNew();
+            while (waited.Elapsed < MarkerWait)
             {
-                size = now;
-                sinceGrowth.Restart();
+                if (FileContainsFromScanOffset(Encoding.ASCII.GetBytes(marker))) return;
+                await Task.Delay(PollInterval, cancellationToken);
             }
-            await Task.Delay(PollInterval, cancellationToken);
+        }
+        if (_capturer.HasExited)
+            throw new PeerException($"{_capturer.Name} exited before it was stopped:\n{_capturer.OutputTail()}");
+        throw new PeerException($"{_capturer.Name} did not write any of {MarkerAttempts} marker datagrams to {FilePath} " +
+                                $"within {MarkerWait.TotalSeconds * MarkerAttempts:0} s: the capture is incomplete");
+    }
+
+    /// <summary>Searches the capture file for <paramref name="marker"/>, reading only what was added since the last search.</summary>
+    private bool FileContainsFromScanOffset(byte[] marker)
+    {
+        if (!File.Exists(FilePath)) return false;
+        using var stream = new FileStream(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var buffer = new byte[1 << 20];
+        stream.Seek(_markerScanOffset, SeekOrigin.Begin);
+        int carried = 0;
+        while (true)
+        {
+            int read = stream.Read(buffer, carried, buffer.Length - carried);
+            if (read == 0) return false;
+            int length = carried + read;
+            if (buffer.AsSpan(0, length).IndexOf(marker) >= 0) return true;
+            // Keep the last bytes, in case a marker straddles two reads.
+            carried = Math.Min(marker.Length - 1, length);
+            buffer.AsSpan(length - carried, carried).CopyTo(buffer);
+            _markerScanOffset = stream.Position - carried;
         }
     }
 

@@ -158,6 +158,25 @@ public sealed class PeerFixtureTests(GaneshaPairFixture pair, ITestOutputHelper 
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task Disposing_a_namespace_with_a_process_inside_deletes_it_and_names_the_process()
+    {
+        var ns = await TestNamespace.CreateAsync("nfsns-f");
+        using var sleeper = System.Diagnostics.Process.Start("ip", ["netns", "exec", ns.Name, "sleep", "60"]);
+        try
+        {
+            for (int i = 0; i < 100 && (await ns.ProcessesInsideAsync()).Count == 0; i++) await Task.Delay(20);
+            var leak = await Assert.ThrowsAsync<PeerException>(async () => await ns.DisposeAsync());
+            Assert.Contains($"{sleeper.Id} (sleep)", leak.Message);
+            Assert.False(File.Exists(ns.Path));
+        }
+        finally
+        {
+            sleeper.Kill();
+            await sleeper.WaitForExitAsync();
+        }
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task Bad_arguments_are_refused_before_anything_starts()
     {
         await Assert.ThrowsAsync<ArgumentException>(() => TestNamespace.CreateAsync("Bad Prefix"));
