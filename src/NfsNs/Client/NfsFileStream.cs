@@ -15,8 +15,9 @@ namespace NfsNs.Client;
 /// <see cref="NfsMountOptions.RequestsInFlight"/> at a time. Their data is kept until a COMMIT returns the same
 /// write verifier the WRITEs did (RFC 1813 §3.3.7, §3.3.21): a different verifier means the server restarted and may
 /// have lost them, so they are sent again and committed again, for a bounded number of rounds (W1).
-/// <see cref="FlushAsync(CancellationToken)"/> and dispose commit; a COMMIT is also forced when more than
-/// <see cref="NfsMountOptions.MaxUncommittedBytes"/> wait for one, which bounds memory on large copies.
+/// <see cref="FlushAsync(CancellationToken)"/> and dispose commit. Whenever more than
+/// <see cref="NfsMountOptions.MaxUncommittedBytes"/> wait for one, a COMMIT is sent in the background while later
+/// WRITEs keep flowing, which bounds memory on large copies without stalling on the server's disk flush.
 /// Nothing is reported written before it is on stable storage.</para>
 /// Not thread-safe, like <see cref="FileStream"/>.
 /// </remarks>
@@ -43,6 +44,8 @@ public sealed class NfsFileStream : Stream
     private readonly Queue<Task<WriteChunk>> _writesInFlight = new();
     private readonly List<WriteChunk> _uncommitted = new();
     private long _uncommittedBytes;
+    private Task<CommitResult>? _backgroundCommit;
+    private List<WriteChunk> _committing = [];
 
     public NfsFileHandle Handle { get; }
 
@@ -272,7 +275,71 @@ public sealed class NfsFileStream : Stream
             await CompleteOldestWriteAsync().ConfigureAwait(false);
         _writesInFlight.Enqueue(SendChunkAsync(chunk, StableHow.Unstable, cancellationToken));
         if (_uncommittedBytes > _mount.Options.MaxUncommittedBytes)
+            await CommitInBackgroundAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a COMMIT for the WRITEs answered so far while later WRITEs keep flowing, so that the server's flush to
+    /// disk overlaps the transfer instead of stalling it. The previous background COMMIT is settled first, which
+    /// bounds the data held for a re-send to about two windows. If a background COMMIT reveals a changed verifier,
+    /// the stream falls back to the full synchronous <see cref="CommitAsync"/> with its re-sends and bounded rounds.
+    /// </summary>
+    private async Task CommitInBackgroundAsync(CancellationToken cancellationToken)
+    {
+        if (await SettleBackgroundCommitAsync().ConfigureAwait(false))
+        {
             await CommitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (_uncommitted.Count == 0) return;
+        // Only WRITEs whose replies have arrived are covered by a COMMIT sent now (RFC 1813 §3.3.21).
+        _committing = [.. _uncommitted];
+        _uncommitted.Clear();
+        _uncommittedBytes = 0;
+        _backgroundCommit = _nfs.CommitAsync(Handle, 0, 0, cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits for the background COMMIT, releases the chunks it made stable and returns the others to the uncommitted
+    /// list. True when any verifier differed (the server restarted: those WRITEs must be sent again).
+    /// </summary>
+    private async Task<bool> SettleBackgroundCommitAsync()
+    {
+        if (_backgroundCommit is null) return false;
+        var committing = _committing;
+        var pending = _backgroundCommit;
+        _backgroundCommit = null;
+        _committing = [];
+        CommitResult commit;
+        try
+        {
+            commit = await pending.ConfigureAwait(false);
+        }
+        catch (Nfs3Exception e)
+        {
+            _uncommitted.AddRange(committing);
+            _uncommittedBytes += committing.Sum(c => (long)c.Length);
+            throw e.WithPath(_path);
+        }
+        catch
+        {
+            _uncommitted.AddRange(committing);
+            _uncommittedBytes += committing.Sum(c => (long)c.Length);
+            throw;
+        }
+        bool changed = false;
+        foreach (var chunk in committing)
+        {
+            if (chunk.Verifier == commit.Verifier)
+            {
+                ArrayPool<byte>.Shared.Return(chunk.Buffer);
+                continue;
+            }
+            changed = true;
+            _uncommitted.Add(chunk);
+            _uncommittedBytes += chunk.Length;
+        }
+        return changed;
     }
 
     private async Task CompleteOldestWriteAsync()
@@ -321,6 +388,7 @@ public sealed class NfsFileStream : Stream
     /// <summary>Waits for every WRITE, then COMMITs until the server's verifier matches every uncommitted WRITE's (W1).</summary>
     private async Task CommitAsync(CancellationToken cancellationToken)
     {
+        await SettleBackgroundCommitAsync().ConfigureAwait(false);
         while (_writesInFlight.Count > 0) await CompleteOldestWriteAsync().ConfigureAwait(false);
         if (_uncommitted.Count == 0) return;
         int rounds = Math.Max(1, _mount.Options.MaxCommitRounds);
@@ -409,8 +477,14 @@ public sealed class NfsFileStream : Stream
                 try { var chunk = await pending.ConfigureAwait(false); ArrayPool<byte>.Shared.Return(chunk.Buffer); }
                 catch (Exception) { /* its failure was reported by the flush above */ }
             }
-            foreach (var chunk in _uncommitted) ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            if (_backgroundCommit is not null)
+            {
+                try { await _backgroundCommit.ConfigureAwait(false); } catch (Exception) { /* reported by the flush above */ }
+                _backgroundCommit = null;
+            }
+            foreach (var chunk in _uncommitted.Concat(_committing)) ArrayPool<byte>.Shared.Return(chunk.Buffer);
             _uncommitted.Clear();
+            _committing = [];
         }
         GC.SuppressFinalize(this);
     }

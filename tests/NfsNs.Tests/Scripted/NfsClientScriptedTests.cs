@@ -227,6 +227,30 @@ public class NfsClientScriptedTests
     }
 
     [Fact]
+    public async Task W1_restart_during_a_long_write_with_background_commits_loses_nothing()
+    {
+        // Many COMMIT windows: COMMITs overlap later WRITEs. The server reboots at the third COMMIT, dropping every
+        // uncommitted byte; whatever that COMMIT did not cover must be re-sent, and the stable content must be whole.
+        await using var server = ScriptedNfsServer.Start();
+        await using var mount = await server.MountAsync(o => o with { MaxWriteSize = 4096, MaxUncommittedBytes = 3 * 4096, RequestsInFlight = 2 });
+        int commits = 0;
+        server.Handle(Nfs3Procedure.Commit, _ =>
+        {
+            if (++commits == 3) server.Restart();
+            return null;
+        });
+        var data = RandomBytes(40 * 4096 + 7, seed: 3);
+        await using (var stream = await mount.OpenWriteAsync("/out"))
+        {
+            for (int offset = 0; offset < data.Length; offset += 5000)
+                await stream.WriteAsync(data.AsMemory(offset, Math.Min(5000, data.Length - offset)));
+        }
+        Assert.True(commits >= 5, $"expected several COMMIT windows, saw {commits}");
+        Assert.Equal(data, server.Find("/out")!.StableContent);
+        Assert.Empty(server.Failures);
+    }
+
+    [Fact]
     public async Task W1_verifier_changing_on_every_call_fails_the_flush_after_MaxCommitRounds()
     {
         await using var server = ScriptedNfsServer.Start();
