@@ -1,0 +1,96 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using NfsNs.Cli;
+using NfsNs.Tests.Support;
+
+namespace NfsNs.Tests.Integration;
+
+/// <summary>The <c>nfsns</c> commands end to end against the real ganesha in namespace A, run in-process.</summary>
+[Collection(GaneshaPairCollection.Name)]
+[Trait("Category", "Integration")]
+public sealed class CliGaneshaTests(GaneshaPairFixture pair)
+{
+    private sealed record Run(int ExitCode, string Out, string Err);
+
+    private static async Task<Run> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exitCode = await NfsNsCli.RunAsync(args, output, error);
+        return new Run(exitCode, output.ToString(), error.ToString());
+    }
+
+    private string Url(string path) => $"nfs://127.0.0.1/export{path}?netns={pair.A.Namespace.Name}";
+
+    [Fact]
+    public async Task Cp_round_trip_mkdir_ls_json_stat_json_rm_and_clear_errors()
+    {
+        string dir = $"/cli-{Guid.NewGuid():N}"[..13];
+        string local = Path.Combine(Path.GetTempPath(), $"nfsns-cli-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(local);
+        try
+        {
+            var data = RandomNumberGenerator.GetBytes(3 << 20);
+            await File.WriteAllBytesAsync(Path.Combine(local, "in.bin"), data);
+
+            Assert.Equal(0, (await RunAsync("mkdir", "-p", Url($"{dir}/sub/deeper"))).ExitCode);
+            Assert.Equal(0, (await RunAsync("mkdir", "-p", Url($"{dir}/sub"))).ExitCode); // exists: fine with -p
+            Assert.Equal(0, (await RunAsync("cp", Path.Combine(local, "in.bin"), Url($"{dir}/sub/in.bin"))).ExitCode);
+            Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(pair.A.ExportDirectory, dir.TrimStart('/'), "sub", "in.bin")));
+            Assert.Equal(0, (await RunAsync("cp", Url($"{dir}/sub/in.bin"), Path.Combine(local, "out.bin"))).ExitCode);
+            Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(local, "out.bin")));
+
+            // cp -r of a tree, into an existing local directory.
+            Directory.CreateDirectory(Path.Combine(local, "tree"));
+            Assert.Equal(0, (await RunAsync("cp", "-r", Url(dir), Path.Combine(local, "tree"))).ExitCode);
+            Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(local, "tree", dir.TrimStart('/'), "sub", "in.bin")));
+
+            var ls = await RunAsync("ls", "-R", "--json", Url(dir));
+            Assert.Equal(0, ls.ExitCode);
+            // ls -R --json is one JSON array over every directory visited.
+            var names = JsonDocument.Parse(ls.Out).RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
+            Assert.Contains("in.bin", names);
+            Assert.Contains("deeper", names);
+
+            var stat = await RunAsync("stat", "--json", Url($"{dir}/sub/in.bin"));
+            Assert.Equal(0, stat.ExitCode);
+            var json = JsonDocument.Parse(stat.Out).RootElement;
+            Assert.Equal(data.Length, json.GetProperty("size").GetInt64());
+            Assert.Equal("regular", json.GetProperty("type").GetString());
+
+            var notEmpty = await RunAsync("rmdir", Url(dir));
+            Assert.Equal(1, notEmpty.ExitCode);
+            Assert.Contains("NFS3ERR_NOTEMPTY", notEmpty.Err);
+            Assert.Single(notEmpty.Err.Trim().Split('\n'));
+
+            var isDirectory = await RunAsync("rm", Url(dir));
+            Assert.Equal(1, isDirectory.ExitCode);
+            Assert.Equal(0, (await RunAsync("rm", "-r", Url(dir))).ExitCode);
+            Assert.False(Directory.Exists(Path.Combine(pair.A.ExportDirectory, dir.TrimStart('/'))));
+
+            var missing = await RunAsync("cat", Url($"{dir}/nothing"));
+            Assert.Equal(1, missing.ExitCode);
+            Assert.Equal($"nfsns: LOOKUP /export{dir}/nothing: NFS3ERR_NOENT (no such file or directory)", missing.Err.Trim());
+        }
+        finally
+        {
+            Directory.Delete(local, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Exports_df_and_ping_report_through_the_namespace()
+    {
+        var exports = await RunAsync("exports", "--json", $"nfs://127.0.0.1/?netns={pair.A.Namespace.Name}");
+        Assert.Equal(0, exports.ExitCode);
+        Assert.Contains("/export", JsonDocument.Parse(exports.Out).RootElement.EnumerateArray().Select(e => e.GetProperty("directory").GetString()));
+        var df = await RunAsync("df", "--json", Url("/"));
+        Assert.Equal(0, df.ExitCode);
+        Assert.True(JsonDocument.Parse(df.Out).RootElement.GetProperty("totalBytes").GetUInt64() > 0);
+        var ping = await RunAsync("ping", "-c", "3", Url("/"));
+        Assert.Equal(0, ping.ExitCode);
+        Assert.Contains(pair.A.Namespace.Name, ping.Out);
+        Assert.Contains("3 calls", ping.Out);
+    }
+}
