@@ -19,8 +19,20 @@ namespace NfsNs.Client;
 /// </remarks>
 public sealed class NfsMount : IAsyncDisposable
 {
-    private readonly RpcConnection _nfsConnection;
+    private readonly NfsServerConnection _server;
+    private readonly NfsClientRegistry _registry;
     private readonly NetworkNamespace _namespace;
+    private static long s_nextMountId;
+    private int _disposed;
+
+    /// <summary>Raised once when disposal starts, while the mount's counters can still be read (for <c>--stats</c>).</summary>
+    public event Action<NfsMount>? Unmounting;
+
+    /// <summary>This mount's number in the mount table.</summary>
+    public long MountId { get; } = Interlocked.Increment(ref s_nextMountId);
+
+    /// <summary>The connection this mount shares with every other mount of the same server through the same namespace.</summary>
+    public NfsServerConnection Server => _server;
     private readonly RpcCredentials _credentials;
     private int _readDirPlusUnsupported;
 
@@ -43,15 +55,16 @@ public sealed class NfsMount : IAsyncDisposable
     public int WriteSize { get; }
 
     internal Nfs3Client Nfs { get; }
-    public RpcConnection Connection => _nfsConnection;
+    public RpcConnection Connection => _server.Rpc;
 
-    private NfsMount(NfsMountOptions options, NetworkNamespace ns, RpcConnection nfsConnection, RpcCredentials credentials,
+    private NfsMount(NfsMountOptions options, NetworkNamespace ns, NfsClientRegistry registry, NfsServerConnection server, RpcCredentials credentials,
         Nfs3Client nfs, string exportPath, string pathInExport, IPEndPoint nfsEndPoint, IPEndPoint? mountEndPoint,
         NfsFileHandle root, FsInfoResult fsInfo)
     {
         Options = options;
         _namespace = ns;
-        _nfsConnection = nfsConnection;
+        _registry = registry;
+        _server = server;
         _credentials = credentials;
         Nfs = nfs;
         ExportPath = exportPath;
@@ -60,8 +73,10 @@ public sealed class NfsMount : IAsyncDisposable
         MountEndPoint = mountEndPoint;
         RootHandle = root;
         FsInfo = fsInfo;
-        ReadSize = ClampTransferSize(fsInfo.ReadMax, fsInfo.ReadPreferred, options.MaxReadSize);
-        WriteSize = ClampTransferSize(fsInfo.WriteMax, fsInfo.WritePreferred, options.MaxWriteSize);
+        // A shared connection keeps the record cap of the mount that opened it.
+        int recordRoom = server.Rpc.Options.MaxRecordSize - 64 * 1024;
+        ReadSize = ClampTransferSize(fsInfo.ReadMax, fsInfo.ReadPreferred, Math.Min(options.MaxReadSize, recordRoom));
+        WriteSize = ClampTransferSize(fsInfo.WriteMax, fsInfo.WritePreferred, Math.Min(options.MaxWriteSize, recordRoom));
     }
 
     private static int ClampTransferSize(uint serverMax, uint serverPreferred, int clientMax)
@@ -96,8 +111,13 @@ public sealed class NfsMount : IAsyncDisposable
     /// Mounts: resolves the server inside the namespace, finds MOUNT (rpcbind unless a port is given), picks the
     /// export, mounts it, finds NFS and reads FSINFO. Nothing is left open if any step fails.
     /// </summary>
-    public static async Task<NfsMount> MountAsync(NfsMountOptions options, CancellationToken cancellationToken = default)
+    public static Task<NfsMount> MountAsync(NfsMountOptions options, CancellationToken cancellationToken = default) =>
+        MountAsync(options, NfsClientRegistry.Shared, cancellationToken);
+
+    /// <summary>Mounts through <paramref name="registry"/>: mounts of one server through one namespace share its connection.</summary>
+    public static async Task<NfsMount> MountAsync(NfsMountOptions options, NfsClientRegistry registry, CancellationToken cancellationToken = default)
     {
+        NfsServerConnection? server = null;
         // The mount holds its own reference: the caller may dispose theirs, delete the name, or move elsewhere.
         var ns = options.Namespace?.Clone() ?? NetworkNamespace.Current();
         var cleanup = new List<IAsyncDisposable>();
@@ -128,9 +148,10 @@ public sealed class NfsMount : IAsyncDisposable
             int nfsPort = options.NfsPort
                 ?? await GetNfsPortAsync(sockets, address, cancellationToken).ConfigureAwait(false);
             var nfsEndPoint = new IPEndPoint(address, nfsPort);
-            var nfsConnection = new RpcConnection(sockets, nfsEndPoint, connectionOptions);
-            cleanup.Add(nfsConnection);
-            var nfs = new Nfs3Client(new RpcProgramClient(nfsConnection, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
+            var key = new NfsServerKey(ns.Id, nfsEndPoint, Nfs3.Version, options.Auth, !options.Soft, options.Timeout, options.Retransmits);
+            server = registry.Acquire(key, ns.Clone(), serverNamespace =>
+                new RpcConnection(new NamespaceSocketFactory(serverNamespace), nfsEndPoint, connectionOptions));
+            var nfs = new Nfs3Client(new RpcProgramClient(server.Rpc, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
             var fsInfo = await nfs.FsInfoAsync(root, cancellationToken).ConfigureAwait(false);
 
             // MOUNT is needed again only for UMNT; don't hold its socket for the life of the mount.
@@ -138,11 +159,14 @@ public sealed class NfsMount : IAsyncDisposable
             cleanup.Remove(mountConnection);
 
             string inExport = path.Length == exportPath.Length ? "/" : NfsPath.Normalize(path[exportPath.Length..]);
-            return new NfsMount(options, ns, nfsConnection, credentials, nfs, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
+            var mount = new NfsMount(options, ns, registry, server, credentials, nfs, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
+            registry.Add(mount);
+            return mount;
         }
         catch
         {
             foreach (var item in cleanup) await item.DisposeAsync().ConfigureAwait(false);
+            if (server is not null) await registry.ReleaseAsync(server).ConfigureAwait(false);
             ns.Dispose();
             throw;
         }
@@ -488,6 +512,9 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Unmounting?.Invoke(this);
+        _registry.Remove(this);
         // UMNT is advisory (RFC 1813 appendix I.4.3): the server forgets us from its DUMP list. Best effort, brief.
         if (MountEndPoint is not null)
         {
@@ -504,11 +531,31 @@ public sealed class NfsMount : IAsyncDisposable
             {
             }
         }
-        await _nfsConnection.DisposeAsync().ConfigureAwait(false);
+        await _registry.ReleaseAsync(_server).ConfigureAwait(false);
         _namespace.Dispose();
     }
 
     public override string ToString() => $"nfs://{NfsEndPoint}{ExportPath} in network namespace {_namespace}";
+
+    /// <summary>This mount's row of the mount table.</summary>
+    public NfsMountInfo Describe()
+    {
+        string host = NfsEndPoint.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{NfsEndPoint.Address}]" : NfsEndPoint.Address.ToString();
+        return new NfsMountInfo(
+            MountId,
+            $"nfs://{host}:{NfsEndPoint.Port}{ServerPath(PathInExport)}",
+            ExportPath,
+            _namespace.Id.Inode,
+            _namespace.Name,
+            Connection.LocalEndPoint?.ToString(),
+            NfsEndPoint.ToString(),
+            "tcp",
+            Nfs3.Version,
+            _server.Id,
+            _registry.MountsSharing(_server),
+            Connection.Stats,
+            Connection.Stats.Procedures);
+    }
 }
 
 /// <summary>One directory entry; <see cref="Attributes"/> and <see cref="Handle"/> come with READDIRPLUS only.</summary>

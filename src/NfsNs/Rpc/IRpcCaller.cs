@@ -20,3 +20,12 @@ public interface IRpcCaller
     /// <summary>Who is being called, for error messages: "PROGRAM vV at ADDRESS in namespace NS".</summary>
     string Describe();
 }
+
+/// <summary>
+/// Implemented by decoded results that carry a protocol-level status (nfsstat3 …), so the connection's per-procedure
+/// counters can count errors the way mountstats does, not only RPC-level failures.
+/// </summary>
+public interface IRpcResultStatus
+{
+    bool IsError { get; }
+}

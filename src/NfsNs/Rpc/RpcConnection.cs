@@ -90,6 +90,24 @@ public sealed class RpcConnection : IAsyncDisposable
     /// <summary>"ADDRESS in namespace NS", for messages.</summary>
     public string Describe() => _description;
 
+    /// <summary>The local address of the current socket, or null while disconnected.</summary>
+    public EndPoint? LocalEndPoint
+    {
+        get
+        {
+            Transport? transport;
+            lock (_lock) transport = _transport;
+            try
+            {
+                return transport?.Socket.LocalEndPoint;
+            }
+            catch (ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>
     /// Closes the current socket as if the network had dropped it, so that the next call (or a pending one) goes
     /// through reconnection. For tests of reconnect behaviour (J2, N2, N3, N4).
@@ -122,6 +140,9 @@ public sealed class RpcConnection : IAsyncDisposable
         lock (_lock) ThrowIfClosedLocked();
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         PendingCall? call = null;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        long replyBytes = 0;
+        bool failed = true;
         try
         {
             call = Encode(program, version, procedure, credentials, args);
@@ -137,12 +158,25 @@ public sealed class RpcConnection : IAsyncDisposable
                 if (transport is not null)
                     await SendAsync(transport, call, cancellationToken).ConfigureAwait(false);
                 var record = await call.Task.ConfigureAwait(false);
-                return DecodeReply(call, record, decode);
+                replyBytes = record.Memory.Length;
+                var result = DecodeReply(call, record, decode);
+                failed = result is IRpcResultStatus { IsError: true };
+                return result;
             }
+        }
+        catch (OperationCanceledException)
+        {
+            failed = false; // a caller's cancellation is not the server's error
+            throw;
         }
         finally
         {
-            call?.ReleaseRequest();
+            if (call is not null)
+            {
+                _stats.ProcedureCounters.Record(program, version, procedure, Volatile.Read(ref call.Transmissions),
+                    call.Request.Length, replyBytes, System.Diagnostics.Stopwatch.GetTimestamp() - started, failed);
+                call.ReleaseRequest();
+            }
             _slots.Release();
         }
     }

@@ -26,6 +26,11 @@ public sealed class RpcConnectionStats
     public long BytesSent => Volatile.Read(ref BytesSentCount);
     public long BytesReceived => Volatile.Read(ref BytesReceivedCount);
 
+    internal RpcProcedureCounters ProcedureCounters { get; } = new();
+
+    /// <summary>Per-procedure counters (calls, errors, retransmits, bytes, average and maximum round trip).</summary>
+    public IReadOnlyList<RpcProcedureStats> Procedures => ProcedureCounters.Snapshot();
+
     public override string ToString() =>
         $"calls={Calls} replies={Replies} retransmits={Retransmits} connects={Connects} reconnects={Reconnects} " +
         $"connect_failures={ConnectFailures} disconnects={Disconnects} timeouts={Timeouts} dropped={DroppedReplies} " +

@@ -21,7 +21,10 @@ public sealed class Nfs3Client(IRpcCaller caller, JukeboxPolicy? jukebox = null)
     /// <summary>What a procedure's failure arm carries (RFC 1813 §3.3, the XXX3resfail of each procedure).</summary>
     private enum FailureArm { Void, PostOpAttr, Wcc, SameAsOk }
 
-    private readonly record struct Reply<T>(Nfs3Status Status, T? Value, object? FailureDetails);
+    private readonly record struct Reply<T>(Nfs3Status Status, T? Value, object? FailureDetails) : IRpcResultStatus
+    {
+        public bool IsError => Status != Nfs3Status.Ok;
+    }
 
     /// <summary>NULL (§3.3.0): does nothing; it has no status and so nothing to retry.</summary>
     public Task NullAsync(CancellationToken cancellationToken = default) =>

@@ -1,0 +1,136 @@
+using System.Net;
+using NfsNs.Namespaces;
+using NfsNs.Rpc;
+
+namespace NfsNs.Client;
+
+/// <summary>
+/// What makes two mounts share a connection: the namespace's identity (not its name: a name can be deleted or
+/// reused, and two names can point at one namespace), the server's address and port, the NFS version, the security
+/// flavour, and the retry policy (a soft and a hard mount must not share one transport's give-up rule). The same
+/// address through another namespace is another key, so it shares nothing.
+/// </summary>
+public readonly record struct NfsServerKey(
+    NamespaceId Namespace, IPEndPoint Server, uint Version, RpcAuthFlavor Flavor, bool Hard, TimeSpan Timeout, int Retransmits)
+{
+    public override string ToString() => $"{Server} v{Version} {Flavor} {(Hard ? "hard" : "soft")} in {Namespace}";
+}
+
+/// <summary>
+/// One NFS server as seen through one namespace: the transport every mount of it shares, and (later) the NFSv4
+/// client ID and lease, NLM host state and NSM monitoring. Reference-counted by <see cref="NfsClientRegistry"/>:
+/// the last mount released closes the connection and drops the namespace reference.
+/// </summary>
+public sealed class NfsServerConnection
+{
+    private static long s_nextId;
+
+    internal NfsServerConnection(NfsServerKey key, NetworkNamespace ns, RpcConnection rpc)
+    {
+        Id = Interlocked.Increment(ref s_nextId);
+        Key = key;
+        Namespace = ns;
+        Rpc = rpc;
+    }
+
+    /// <summary>The sharing group number shown in the mount table.</summary>
+    public long Id { get; }
+    public NfsServerKey Key { get; }
+    public NetworkNamespace Namespace { get; }
+    public RpcConnection Rpc { get; }
+
+    /// <summary>Mounts holding this connection; guarded by the registry's lock.</summary>
+    internal int References;
+
+    public override string ToString() => $"server connection #{Id} to {Key}";
+}
+
+/// <summary>
+/// The process's table of server connections and mounts. Mounts look their connection up here by
+/// <see cref="NfsServerKey"/>; the namespace is part of the key, which is the whole point.
+/// </summary>
+public sealed class NfsClientRegistry
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<NfsServerKey, NfsServerConnection> _connections = [];
+    private readonly List<NfsMount> _mounts = [];
+
+    /// <summary>The registry every <see cref="NfsMount"/> uses unless told otherwise.</summary>
+    public static NfsClientRegistry Shared { get; } = new();
+
+    /// <summary>
+    /// The connection for <paramref name="key"/>, created with <paramref name="create"/> when there is none. The
+    /// caller passes a namespace it owns; when an existing connection is shared, that namespace is disposed here.
+    /// </summary>
+    internal NfsServerConnection Acquire(NfsServerKey key, NetworkNamespace ns, Func<NetworkNamespace, RpcConnection> create)
+    {
+        lock (_lock)
+        {
+            if (_connections.TryGetValue(key, out var existing))
+            {
+                existing.References++;
+                ns.Dispose();
+                return existing;
+            }
+            var connection = new NfsServerConnection(key, ns, create(ns)) { References = 1 };
+            _connections.Add(key, connection);
+            return connection;
+        }
+    }
+
+    /// <summary>Drops one reference; the last one closes the transport and the namespace.</summary>
+    internal async ValueTask ReleaseAsync(NfsServerConnection connection)
+    {
+        lock (_lock)
+        {
+            if (--connection.References > 0) return;
+            _connections.Remove(connection.Key);
+        }
+        await connection.Rpc.DisposeAsync().ConfigureAwait(false);
+        connection.Namespace.Dispose();
+    }
+
+    internal void Add(NfsMount mount)
+    {
+        lock (_lock) _mounts.Add(mount);
+    }
+
+    internal void Remove(NfsMount mount)
+    {
+        lock (_lock) _mounts.Remove(mount);
+    }
+
+    internal int MountsSharing(NfsServerConnection connection)
+    {
+        lock (_lock) return connection.References;
+    }
+
+    public IReadOnlyList<NfsServerConnection> Connections
+    {
+        get { lock (_lock) return [.. _connections.Values]; }
+    }
+
+    /// <summary>What is mounted where, now: one row per live mount (see <see cref="NfsMountInfo"/>).</summary>
+    public IReadOnlyList<NfsMountInfo> MountTable()
+    {
+        NfsMount[] mounts;
+        lock (_lock) mounts = [.. _mounts];
+        return mounts.Select(m => m.Describe()).ToList();
+    }
+}
+
+/// <summary>One row of the mount table: where a mount goes, through which namespace, and how it has been doing.</summary>
+public sealed record NfsMountInfo(
+    long MountId,
+    string Url,
+    string Export,
+    ulong NamespaceInode,
+    string? NamespaceName,
+    string? LocalAddress,
+    string RemoteAddress,
+    string Protocol,
+    uint Version,
+    long SharingGroup,
+    int MountsInGroup,
+    RpcConnectionStats Connection,
+    IReadOnlyList<RpcProcedureStats> Procedures);
