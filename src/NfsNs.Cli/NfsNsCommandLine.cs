@@ -33,6 +33,14 @@ internal sealed class NfsNsCommandLine
         Recursive = true,
     };
 
+    /// <summary><c>--stats [text|json]</c>: print the mount table with per-procedure counters to stderr at exit.</summary>
+    private readonly Option<string?> _stats = new("--stats")
+    {
+        Description = "At exit, print each mount's server, namespace and per-procedure counters to stderr (text, or json for scripts)",
+        Recursive = true,
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
     /// <summary>
     /// The root: a plain command named "nfsns" rather than a <see cref="RootCommand"/>, whose name would be the
     /// assembly's (NfsNs.Cli) in usage lines; it gets the same help and version options.
@@ -52,8 +60,9 @@ internal sealed class NfsNsCommandLine
             "nfsns: an NFS client in which every connection belongs to a network namespace.\n" +
             "URLs look like nfs://host[:port]/export/path?netns=NAME&uid=N (see README.md for every argument).")
         {
-            new HelpOption(), new VersionOption(), _netns, _uid, _gid, Verbose,
+            new HelpOption(), new VersionOption(), _netns, _uid, _gid, Verbose, _stats,
         };
+        _stats.AcceptOnlyFromAmong("text", "json");
         AddLs();
         AddCat();
         AddCp();
@@ -79,7 +88,17 @@ internal sealed class NfsNsCommandLine
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = bind(result, Globals(result));
-            await run(options, cancellationToken).ConfigureAwait(false);
+            // "--stats" with no value means text; the option is absent when its result is null.
+            string? statsFormat = result.GetResult(_stats) is { Implicit: false } ? result.GetValue(_stats) ?? "text" : null;
+            using var statistics = statsFormat is null ? null : Output.MountStatistics.Start();
+            try
+            {
+                await run(options, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                statistics?.Print(_console.Error, json: statsFormat == "json");
+            }
             return ExitCodes.Ok;
         });
         Root.Add(command);

@@ -8,8 +8,12 @@ namespace NfsNs.Cli.Commands;
 internal static class Remote
 {
     /// <summary>Mounts the export holding <paramref name="url"/>; the path inside it is <see cref="NfsMount.PathInExport"/>.</summary>
-    public static Task<NfsMount> MountAsync(NfsUrl url, CancellationToken cancellationToken) =>
-        NfsMount.MountAsync(url, cancellationToken);
+    public static async Task<NfsMount> MountAsync(NfsUrl url, CancellationToken cancellationToken)
+    {
+        var mount = await NfsMount.MountAsync(url, cancellationToken);
+        Output.MountStatistics.Watch(mount);
+        return mount;
+    }
 
     /// <summary>The path of <paramref name="url"/> inside <paramref name="mount"/>'s export, or a usage error when it is elsewhere.</summary>
     public static string PathIn(NfsMount mount, NfsUrl url)

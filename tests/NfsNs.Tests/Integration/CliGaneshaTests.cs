@@ -93,4 +93,23 @@ public sealed class CliGaneshaTests(GaneshaPairFixture pair)
         Assert.Contains(pair.A.Namespace.Name, ping.Out);
         Assert.Contains("3 calls", ping.Out);
     }
+
+    [Fact]
+    public async Task Stats_json_lists_each_mount_with_namespace_and_per_procedure_counters()
+    {
+        var run = await RunAsync("--stats", "json", "cat", Url("/" + GaneshaPairFixture.HelloFile));
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(pair.A.HelloText, run.Out);
+        var mount = Assert.Single(JsonDocument.Parse(run.Err).RootElement.EnumerateArray().ToList());
+        Assert.Equal(pair.A.Namespace.Name, mount.GetProperty("namespace").GetProperty("name").GetString());
+        Assert.Equal("127.0.0.1:2049", mount.GetProperty("remoteAddress").GetString());
+        var read = mount.GetProperty("procedures").EnumerateArray().Single(p => p.GetProperty("procedure").GetString() == "READ");
+        Assert.True(read.GetProperty("calls").GetInt64() >= 1);
+        Assert.True(read.GetProperty("bytesReceived").GetInt64() >= pair.A.HelloText.Length);
+
+        var text = await RunAsync("--stats", "ls", Url("/"));
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("READDIRPLUS", text.Err);
+        Assert.Contains($"({pair.A.Namespace.Name})", text.Err);
+    }
 }
