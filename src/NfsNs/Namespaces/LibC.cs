@@ -67,5 +67,17 @@ internal static partial class LibC
         public int __reserved;
     }
 
+    /// <summary>
+    /// .NET's <see cref="System.Net.Sockets.AddressFamily"/> numbers are Windows' (InterNetworkV6 = 23); Linux's
+    /// socket(2) wants AF_INET6 = 10. Only AF_INET (2) happens to agree.
+    /// </summary>
+    public static int ToLinuxAddressFamily(System.Net.Sockets.AddressFamily family) => family switch
+    {
+        System.Net.Sockets.AddressFamily.InterNetwork => 2,
+        System.Net.Sockets.AddressFamily.InterNetworkV6 => 10,
+        System.Net.Sockets.AddressFamily.Unix => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(family), family, "only IPv4, IPv6 and Unix sockets can be created in a namespace"),
+    };
+
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }

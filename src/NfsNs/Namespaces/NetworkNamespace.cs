@@ -137,7 +137,7 @@ public sealed class NetworkNamespace : IDisposable
             return new Socket(family, type, protocol);
         return RunInside(() =>
         {
-            int fd = LibC.socket((int)family, (int)type | LibC.SOCK_CLOEXEC, (int)protocol);
+            int fd = LibC.socket(LibC.ToLinuxAddressFamily(family), (int)type | LibC.SOCK_CLOEXEC, (int)protocol);
             if (fd < 0)
                 throw new SocketException(Marshal.GetLastPInvokeError());
             return new Socket(new SafeSocketHandle(fd, ownsHandle: true));

@@ -50,6 +50,19 @@ public class RpcNamespaceTests
     }
 
     [Fact]
+    public async Task IPv6_loopback_inside_a_namespace_works_for_listeners_and_connections()
+    {
+        using var ns = TestNetworkNamespace.Create();
+        // .NET numbers AF_INET6 23, Linux 10: a socket made with setns must get Linux's number.
+        using var listener = ns.Sockets.ListenTcp(new IPEndPoint(IPAddress.IPv6Loopback, 0), 4);
+        Assert.Equal(AddressFamily.InterNetworkV6, listener.AddressFamily);
+        var accept = listener.AcceptAsync();
+        using var client = await ns.Sockets.ConnectTcpAsync(listener.LocalEndPoint!, CancellationToken.None);
+        using var server = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(IPAddress.IPv6Loopback, ((IPEndPoint)client.RemoteEndPoint!).Address);
+    }
+
+    [Fact]
     public async Task Connection_refused_names_the_namespace()
     {
         using var ns = TestNetworkNamespace.Create();
