@@ -262,8 +262,9 @@ public sealed class RpcServer : IAsyncDisposable
         }
         if (!program.Accepts(header.Credential.Flavor))
         {
-            // RFC 5531 §9 defines AUTH_TOOWEAK as "rejected for security reasons"; clients read it as "this flavour
-            // is not good enough here, try another" (RFC 2623 §2.7 for NFS security negotiation), whereas
+            // RFC 5531 §9 defines AUTH_TOOWEAK as "rejected for security reasons": the credential is well formed but
+            // its flavour is not good enough here (ONC RPC's svcerr_weakauth: "insufficient but correct
+            // authentication"), which NFS clients negotiating a flavour (RFC 2623 §2) take as "try another";
             // AUTH_BADCRED/AUTH_REJECTEDCRED would mean "this credential is broken or stale".
             RpcReplyHeader.WriteAuthError(writer, xid, RpcAuthStat.TooWeak);
             return (new DispatchOutcome(RpcReplyKind.AuthError, null), null);
