@@ -29,6 +29,16 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 
     private byte[] Buffer => _buffer ?? throw new ObjectDisposedException(nameof(PooledBufferWriter));
 
+    /// <summary>
+    /// Forgets everything written after the first <paramref name="count"/> bytes, keeping the buffer: for replacing
+    /// a half-written reply body with an error reply.
+    /// </summary>
+    public void Truncate(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)_written, nameof(count));
+        _written = count;
+    }
+
     public void Advance(int count)
     {
         if (count < 0 || _written + count > Buffer.Length)

@@ -32,6 +32,10 @@ public static class PortmapProtocol
         public const uint Unset = 2;
         public const uint GetAddr = 3;
         public const uint Dump = 4;
+        public const uint CallIt = 5;
+        public const uint GetTime = 6;
+        /// <summary>Version 4 only.</summary>
+        public const uint GetVersAddr = 9;
     }
 
     /// <summary>The prot field of a portmap mapping: IP protocol numbers.</summary>
@@ -41,6 +45,8 @@ public static class PortmapProtocol
     /// <summary>rpcbind netids (RFC 5665 §4).</summary>
     public const string NetIdTcp = "tcp";
     public const string NetIdTcp6 = "tcp6";
+    public const string NetIdUdp = "udp";
+    public const string NetIdUdp6 = "udp6";
 
     /// <summary>Bounds for what rpcbind sends back; no legitimate value comes near them.</summary>
     public const int MaxUniversalAddressLength = 256;

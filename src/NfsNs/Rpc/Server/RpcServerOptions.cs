@@ -1,0 +1,46 @@
+using System.Buffers;
+
+namespace NfsNs.Rpc.Server;
+
+/// <summary>Limits and hooks of an <see cref="RpcServer"/>.</summary>
+public sealed record RpcServerOptions
+{
+    /// <summary>A 1 MiB WRITE plus its headers, like the client's default.</summary>
+    public const int DefaultMaxRecordSize = RpcConnectionOptions.DefaultMaxRecordSize;
+
+    public static RpcServerOptions Default { get; } = new();
+
+    /// <summary>Largest call record accepted; a bigger one closes its connection before anything is allocated for it.</summary>
+    public int MaxRecordSize { get; init; } = DefaultMaxRecordSize;
+
+    /// <summary>Calls of one connection being served at once; at the cap the connection is not read (back-pressure).</summary>
+    public int MaxInFlightPerConnection { get; init; } = 64;
+
+    public int ListenBacklog { get; init; } = 128;
+
+    /// <summary>How long shutdown waits for calls in progress before cancelling them and closing every connection.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Duplicate request cache bounds (see <see cref="DuplicateRequestCache"/>).</summary>
+    public int DuplicateCacheEntries { get; init; } = 1024;
+    public long DuplicateCacheBytes { get; init; } = 64L * 1024 * 1024;
+    /// <summary>Replies larger than this are not kept (a retransmission of such a call runs again).</summary>
+    public int DuplicateCacheMaxReplySize { get; init; } = 256 * 1024;
+
+    /// <summary>Pool for received records and reply buffers.</summary>
+    public ArrayPool<byte>? Pool { get; init; }
+
+    /// <summary>One line per event worth knowing: connections closed for cause, handler failures, shutdown.</summary>
+    public Action<string>? Log { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRecordSize, 64, nameof(MaxRecordSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlightPerConnection, nameof(MaxInFlightPerConnection));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ListenBacklog, nameof(ListenBacklog));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ShutdownTimeout, TimeSpan.Zero, nameof(ShutdownTimeout));
+        ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheEntries, nameof(DuplicateCacheEntries));
+        ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheBytes, nameof(DuplicateCacheBytes));
+        ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheMaxReplySize, nameof(DuplicateCacheMaxReplySize));
+    }
+}
