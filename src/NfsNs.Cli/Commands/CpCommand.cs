@@ -50,7 +50,7 @@ public static class CpCommand
         /// <summary>True for a directory, false for anything else, null when it does not exist.</summary>
         public async Task<bool?> IsDirectoryAsync(CancellationToken cancellationToken)
         {
-            if (Mount is null) return Directory.Exists(Path) ? true : File.Exists(Path) ? false : null;
+            if (Mount is null) return Directory.Exists(Path) ? true : File.Exists(Path) || new FileInfo(Path).LinkTarget is not null ? false : null;
             try
             {
                 return (await Mount.GetAttributesAsync(Path, cancellationToken)).Type == Nfs3FileType.Directory;
@@ -61,11 +61,51 @@ public static class CpCommand
             }
         }
 
+        /// <summary>The link's target when this is a symbolic link (not followed), else null.</summary>
+        public async Task<string?> SymlinkTargetAsync(CancellationToken cancellationToken)
+        {
+            if (Mount is null) return new FileInfo(Path).LinkTarget;
+            var attributes = await Mount.GetAttributesAsync(Path, cancellationToken);
+            return attributes.Type == Nfs3FileType.Symlink ? await Mount.ReadLinkAsync(Path, cancellationToken) : null;
+        }
+
+        public async Task CreateSymlinkAsync(string target, CancellationToken cancellationToken)
+        {
+            if (Mount is null)
+            {
+                LocalIo(() => File.CreateSymbolicLink(Path, target), "cannot create symbolic link");
+                return;
+            }
+            await Mount.SymlinkAsync(target, Path, cancellationToken);
+        }
+
+        /// <summary>Runs a local file operation, turning .NET's wording into one line that names the path.</summary>
+        public T LocalIo<T>(Func<T> operation, string what)
+        {
+            try
+            {
+                return operation();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                string reason = e switch
+                {
+                    DirectoryNotFoundException => $"directory {System.IO.Path.GetDirectoryName(Path)} does not exist",
+                    FileNotFoundException => "no such file",
+                    UnauthorizedAccessException => "permission denied",
+                    _ => e.Message,
+                };
+                throw new IOException($"cp: {what} '{Path}': {reason}", e);
+            }
+        }
+
+        public void LocalIo(Action operation, string what) => LocalIo(() => { operation(); return 0; }, what);
+
         public async Task<(Stream Stream, long? Length)> OpenReadAsync(CancellationToken cancellationToken)
         {
             if (Mount is null)
             {
-                var local = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+                var local = LocalIo(() => new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan), "cannot open");
                 return (local, local.Length);
             }
             var remote = await Mount.OpenReadAsync(Path, cancellationToken);
@@ -73,12 +113,12 @@ public static class CpCommand
         }
 
         public async Task<Stream> OpenWriteAsync(CancellationToken cancellationToken) => Mount is null
-            ? new FileStream(Path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous)
+            ? LocalIo(() => new FileStream(Path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous), "cannot create")
             : await Mount.OpenWriteAsync(Path, FileMode.Create, cancellationToken: cancellationToken);
 
         public async Task CreateDirectoryAsync(CancellationToken cancellationToken)
         {
-            if (Mount is null) { Directory.CreateDirectory(Path); return; }
+            if (Mount is null) { LocalIo(() => Directory.CreateDirectory(Path), "cannot create directory"); return; }
             try { await Mount.CreateDirectoryAsync(Path, cancellationToken: cancellationToken); }
             catch (Nfs3Exception e) when (e.Status == Nfs3Status.Exist) { }
         }
@@ -97,13 +137,19 @@ public static class CpCommand
         ? new FileNotFoundException($"cp: {endpoint}: no such file or directory")
         : new Nfs3Exception(Nfs3Procedure.Lookup, Nfs3Status.NoEnt, endpoint.ToString());
 
+    /// <summary>
+    /// Copies a tree as GNU <c>cp -R</c> does: symbolic links inside it are copied as links, never followed, so a
+    /// link loop (<c>up -&gt; ..</c>) cannot make the copy recurse and a link to /etc cannot pull in /etc.
+    /// </summary>
     private static async Task CopyTreeAsync(CpOptions options, Endpoint from, Endpoint to, CancellationToken cancellationToken)
     {
         await to.CreateDirectoryAsync(cancellationToken);
         foreach (string name in await from.ListAsync(cancellationToken))
         {
             var child = from.Child(name);
-            if (await child.IsDirectoryAsync(cancellationToken) == true)
+            if (await child.SymlinkTargetAsync(cancellationToken) is { } target)
+                await to.Child(name).CreateSymlinkAsync(target, cancellationToken);
+            else if (await child.IsDirectoryAsync(cancellationToken) == true)
                 await CopyTreeAsync(options, child, to.Child(name), cancellationToken);
             else
                 await CopyFileAsync(options, child, to.Child(name), cancellationToken);
@@ -134,6 +180,12 @@ public static class CpCommand
                     progress.Report(copied);
                 }
                 await output.FlushAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Say what is left behind: the caller must not mistake the destination for a copy.
+                throw new IOException($"cp: {from} -> {to} failed after {copied}{(length is { } total ? $" of {total}" : "")} bytes " +
+                    $"({to} is incomplete): {e.Message}", e);
             }
             finally
             {

@@ -275,23 +275,58 @@ public sealed class NfsMount : IAsyncDisposable
 
     // ---- path resolution -------------------------------------------------------------------------------------
 
-    /// <summary>LOOKUPs each component from the export root. ".." is passed to the server, which stops at the root.</summary>
-    public async Task<NfsFileHandle> LookupAsync(string path, CancellationToken cancellationToken = default)
+    /// <summary>Symbolic links followed in one resolution before it fails with ELOOP, as Linux's MAXSYMLINKS.</summary>
+    public const int MaxSymlinkHops = 40;
+
+    /// <summary>
+    /// LOOKUPs each component from the export root, following symbolic links in the directories on the way like
+    /// path resolution does (and the last component too when <paramref name="followLast"/>, as open(2) does; stat-like
+    /// callers pass false, as lstat(2)). ".." is passed to the server, which stops at the export root. A link whose
+    /// target is absolute names a path on the client's side of a kernel mount, which this client does not have, so it
+    /// is refused with a clear error rather than resolved against the export root.
+    /// </summary>
+    public async Task<NfsFileHandle> LookupAsync(string path, bool followLast = false, CancellationToken cancellationToken = default)
     {
+        var pending = new LinkedList<string>(NfsPath.Components(path));
         var handle = RootHandle;
-        foreach (string component in NfsPath.Components(path))
+        int hops = 0;
+        while (pending.First is { } node)
         {
+            string component = node.Value;
+            pending.RemoveFirst();
+            LookupResult found;
             try
             {
-                handle = (await Nfs.LookupAsync(handle, component, cancellationToken).ConfigureAwait(false)).Handle;
+                found = await Nfs.LookupAsync(handle, component, cancellationToken).ConfigureAwait(false);
             }
             catch (Nfs3Exception e)
             {
                 throw e.WithPath(ServerPath(path));
             }
+            bool isLast = pending.Count == 0;
+            if (isLast && !followLast)
+                return found.Handle;
+            var type = found.Attributes?.Type ?? (await Nfs.GetAttrAsync(found.Handle, cancellationToken).ConfigureAwait(false)).Type;
+            if (type != Nfs3FileType.Symlink)
+            {
+                handle = found.Handle;
+                continue;
+            }
+            if (++hops > MaxSymlinkHops)
+                throw new NfsClientException($"{ServerPath(path)}: too many levels of symbolic links (ELOOP, more than {MaxSymlinkHops})");
+            string target = await Nfs.ReadLinkAsync(found.Handle, cancellationToken).ConfigureAwait(false);
+            if (target.StartsWith('/'))
+                throw new NfsClientException($"{ServerPath(path)}: symbolic link '{component}' points to the absolute path '{target}', " +
+                    "which only a kernel mount's client side could resolve");
+            // Continue from the directory holding the link, with the target's components in front of the rest.
+            var rest = NfsPath.Components(target);
+            for (int i = rest.Count - 1; i >= 0; i--) pending.AddFirst(rest[i]);
         }
         return handle;
     }
+
+    /// <summary>As <see cref="LookupAsync(string, bool, CancellationToken)"/> without following the last component.</summary>
+    public Task<NfsFileHandle> LookupAsync(string path, CancellationToken cancellationToken) => LookupAsync(path, false, cancellationToken);
 
     /// <summary>Handle of the directory that holds <paramref name="path"/>, and the last component's name.</summary>
     private async Task<(NfsFileHandle Directory, string Name)> LookupParentAsync(string path, CancellationToken cancellationToken)
@@ -299,7 +334,7 @@ public sealed class NfsMount : IAsyncDisposable
         string normal = NfsPath.Normalize(path);
         if (normal == "/")
             throw new NfsClientException($"{ServerPath(path)} is the export root: it has no parent directory inside the export");
-        var directory = await LookupAsync(NfsPath.Parent(normal), cancellationToken).ConfigureAwait(false);
+        var directory = await LookupAsync(NfsPath.Parent(normal), followLast: true, cancellationToken).ConfigureAwait(false);
         return (directory, NfsPath.Name(normal));
     }
 
@@ -325,13 +360,13 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async Task SetAttributesAsync(string path, Sattr3 attributes, CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, attributes, null, cancellationToken)).ConfigureAwait(false);
     }
 
     public async Task<Access3> AccessAsync(string path, Access3 wanted, CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         var result = await OnPathAsync(path, () => Nfs.AccessAsync(handle, wanted, cancellationToken)).ConfigureAwait(false);
         return result.Granted;
     }
@@ -344,13 +379,13 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async Task<FsStatResult> FsStatAsync(string path = "/", CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         return await OnPathAsync(path, () => Nfs.FsStatAsync(handle, cancellationToken)).ConfigureAwait(false);
     }
 
     public async Task<PathConfResult> PathConfAsync(string path = "/", CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         return await OnPathAsync(path, () => Nfs.PathConfAsync(handle, cancellationToken)).ConfigureAwait(false);
     }
 
@@ -414,7 +449,7 @@ public sealed class NfsMount : IAsyncDisposable
     /// </summary>
     public async IAsyncEnumerable<NfsDirectoryEntry> ListAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var directory = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var directory = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         ulong cookie = 0, verifier = 0;
         // Cookies are opaque (RFC 1813 §3.3.16), not necessarily increasing: the only sure sign of a loop is resuming
         // from a position already resumed from. One cookie per page, so this grows with the listing, not beyond it.
@@ -471,7 +506,7 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async Task<NfsFileStream> OpenReadAsync(string path, CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
         var attributes = await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
         if (attributes.Type == Nfs3FileType.Directory)
             throw new Nfs3Exception(Nfs3Procedure.Read, Nfs3Status.IsDir).WithPath(ServerPath(path));
@@ -489,7 +524,7 @@ public sealed class NfsMount : IAsyncDisposable
         Fattr3 attributes;
         if (mode == FileMode.Open || mode == FileMode.Append || mode == FileMode.Truncate)
         {
-            handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
+            handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
             if (mode == FileMode.Truncate)
                 await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, new Sattr3 { Size = 0 }, null, cancellationToken)).ConfigureAwait(false);
         }
