@@ -95,7 +95,7 @@ public static class CpCommand
                     UnauthorizedAccessException => "permission denied",
                     _ => e.Message,
                 };
-                throw new IOException($"cp: {what} '{Path}': {reason}", e);
+                throw new IOException($"cp: {what} '{Path}': {reason}");
             }
         }
 

@@ -112,4 +112,46 @@ public sealed class CliGaneshaTests(GaneshaPairFixture pair)
         Assert.Contains("READDIRPLUS", text.Err);
         Assert.Contains($"({pair.A.Namespace.Name})", text.Err);
     }
+
+    [Fact]
+    public async Task Symbolic_links_are_followed_by_cat_and_copied_as_links_by_cp_r_and_loops_end()
+    {
+        string name = $"links-{Guid.NewGuid():N}"[..14];
+        string server = Path.Combine(pair.A.ExportDirectory, name);
+        string local = Path.Combine(Path.GetTempPath(), $"nfsns-links-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(server, "sub"));
+        await File.WriteAllTextAsync(Path.Combine(server, "sub", "b"), "content-b");
+        File.CreateSymbolicLink(Path.Combine(server, "sub", "lf"), "b");
+        File.CreateSymbolicLink(Path.Combine(server, "sub", "up"), "..");
+        File.CreateSymbolicLink(Path.Combine(server, "subl"), "sub");
+        File.CreateSymbolicLink(Path.Combine(server, "abs"), "/etc");
+        File.CreateSymbolicLink(Path.Combine(server, "loop"), "loop");
+        try
+        {
+            Assert.Equal("content-b", (await RunAsync("cat", Url($"/{name}/sub/lf"))).Out);
+            Assert.Equal("content-b", (await RunAsync("cat", Url($"/{name}/subl/up/sub/b"))).Out);
+            var absolute = await RunAsync("cat", Url($"/{name}/abs/passwd"));
+            Assert.Equal(1, absolute.ExitCode);
+            Assert.Contains("absolute path '/etc'", absolute.Err);
+            var loop = await RunAsync("cat", Url($"/{name}/loop"));
+            Assert.Equal(1, loop.ExitCode);
+            Assert.Contains("too many levels of symbolic links", loop.Err);
+
+            Directory.CreateDirectory(local);
+            Assert.Equal(0, (await RunAsync("cp", "-r", Url($"/{name}/sub"), Path.Combine(local, "copy"))).ExitCode);
+            Assert.Equal("b", new FileInfo(Path.Combine(local, "copy", "lf")).LinkTarget);
+            Assert.Equal("..", new FileInfo(Path.Combine(local, "copy", "up")).LinkTarget);
+            Assert.Equal("content-b", await File.ReadAllTextAsync(Path.Combine(local, "copy", "b")));
+
+            // Uploading a local tree with a loop (up -> ..) copies the link, it does not recurse.
+            Assert.Equal(0, (await RunAsync("cp", "-r", Path.Combine(local, "copy"), Url($"/{name}/back"))).ExitCode);
+            Assert.Equal("..", new FileInfo(Path.Combine(server, "back", "up")).LinkTarget);
+            Assert.Equal(3, Directory.GetFileSystemEntries(Path.Combine(server, "back")).Length);
+        }
+        finally
+        {
+            Directory.Delete(server, recursive: true);
+            if (Directory.Exists(local)) Directory.Delete(local, recursive: true);
+        }
+    }
 }
