@@ -50,7 +50,7 @@ internal static class XdrLists
     public static string CheckLength(string value, int maxBytes, string what, string paramName)
     {
         ArgumentNullException.ThrowIfNull(value, paramName);
-        int length = Encoding.UTF8.GetByteCount(value);
+        int length = XdrText.GetByteCount(value);
         if (length > maxBytes)
             throw new ArgumentException($"{what} is {length} bytes in UTF-8; the protocol allows at most {maxBytes}", paramName);
         return value;

@@ -96,19 +96,8 @@ public ref struct XdrReader
     /// <summary>Variable-length opaque copied into a new array (for small items kept beyond the record: handles, verifiers).</summary>
     public byte[] ReadOpaqueArray(int maxLength, string what = "opaque") => ReadOpaque(maxLength, what).ToArray();
 
-    /// <summary>String (RFC 4506 §4.11). NFS names are bytes on the wire; we decode them as UTF-8 and reject invalid sequences.</summary>
-    public string ReadString(int maxLength, string what = "string")
-    {
-        var bytes = ReadOpaque(maxLength, what);
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw new XdrException($"{what} is not valid UTF-8");
-        }
-    }
+    /// <summary>String (RFC 4506 §4.11). Bytes that are not UTF-8 survive as escapes (<see cref="XdrText"/>).</summary>
+    public string ReadString(int maxLength, string what = "string") => XdrText.Decode(ReadOpaque(maxLength, what));
 
     /// <summary>Optional data (RFC 4506 §4.19): a boolean "present" flag.</summary>
     public bool ReadOptionalFlag() => ReadBool();
@@ -130,6 +119,4 @@ public ref struct XdrReader
         if (Remaining != 0)
             throw new XdrException($"{Remaining} unexpected bytes after {what}");
     }
-
-    internal static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }

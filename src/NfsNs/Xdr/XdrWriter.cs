@@ -47,14 +47,14 @@ public readonly struct XdrWriter(IBufferWriter<byte> output)
         WriteFixedOpaque(data);
     }
 
-    /// <summary>String as UTF-8 bytes with a length prefix, encoded straight into the output.</summary>
+    /// <summary>String as UTF-8 bytes (escapes of <see cref="XdrText"/> as their original bytes) with a length prefix.</summary>
     public void WriteString(string value)
     {
-        int length = Encoding.UTF8.GetByteCount(value);
+        int length = XdrText.GetByteCount(value);
         WriteUInt32((uint)length);
         int padded = Padded(length);
         var span = output.GetSpan(padded);
-        Encoding.UTF8.GetBytes(value, span);
+        XdrText.Encode(value, span);
         span.Slice(length, padded - length).Clear();
         output.Advance(padded);
     }

@@ -154,4 +154,33 @@ public sealed class CliGaneshaTests(GaneshaPairFixture pair)
             if (Directory.Exists(local)) Directory.Delete(local, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_file_name_that_is_not_UTF8_can_be_listed_stated_and_removed()
+    {
+        string name = $"bytes-{Guid.NewGuid():N}"[..14];
+        string server = Path.Combine(pair.A.ExportDirectory, name);
+        Directory.CreateDirectory(server);
+        try
+        {
+            var touch = await NfsNs.Peers.ProcessRunner.RunAsync("bash", ["-c", "touch \"$1/$(printf 'bad\\xff\\xfeutf8')\"", "sh", server], TimeSpan.FromSeconds(10));
+            Assert.Equal(0, touch.ExitCode);
+            await using var mount = await NfsNs.Client.NfsMount.MountAsync(Url($"/{name}"));
+            var names = new List<string>();
+            await foreach (var entry in mount.ListAsync(mount.PathInExport)) names.Add(entry.Name);
+            string odd = Assert.Single(names, n => n is not ("." or ".."));
+            Assert.Equal(new byte[] { 0x62, 0x61, 0x64, 0xFF, 0xFE, 0x75, 0x74, 0x66, 0x38 }, NfsNs.Xdr.XdrText.Encode(odd));
+
+            var ls = await RunAsync("ls", "--json", Url($"/{name}"));
+            Assert.Equal(0, ls.ExitCode);
+            Assert.Single(JsonDocument.Parse(ls.Out).RootElement.EnumerateArray());
+            await mount.GetAttributesAsync($"{mount.PathInExport}/{odd}");
+            await mount.RemoveFileAsync($"{mount.PathInExport}/{odd}");
+            Assert.Empty(Directory.GetFileSystemEntries(server));
+        }
+        finally
+        {
+            Directory.Delete(server, recursive: true);
+        }
+    }
 }

@@ -87,3 +87,29 @@ public class XdrTests
         Assert.Equal(4, segment.Offset);
     }
 }
+
+public class XdrTextTests
+{
+    [Theory]
+    [InlineData(new byte[] { 0x62, 0x61, 0x64, 0xFF, 0xFE, 0x75 })]
+    [InlineData(new byte[] { 0xC3 })]                    // truncated sequence
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 })]        // an encoded surrogate is not UTF-8
+    [InlineData(new byte[] { 0x68, 0xC3, 0xA9, 0x80 })]  // valid é followed by a stray continuation byte
+    public void Names_that_are_not_UTF8_round_trip_byte_for_byte(byte[] name)
+    {
+        string text = XdrText.Decode(name);
+        Assert.Equal(name, XdrText.Encode(text));
+        Assert.Equal(name.Length, XdrText.GetByteCount(text));
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        new XdrWriter(buffer).WriteString(text);
+        var reader = new XdrReader(buffer.WrittenMemory);
+        Assert.Equal(text, reader.ReadString(255));
+    }
+
+    [Fact]
+    public void Valid_UTF8_is_plain_text()
+    {
+        Assert.Equal("héllo ✓", XdrText.Decode("héllo ✓"u8));
+        Assert.Equal("héllo ✓"u8.ToArray(), XdrText.Encode("héllo ✓"));
+    }
+}
