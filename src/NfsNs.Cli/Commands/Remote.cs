@@ -10,7 +10,8 @@ internal static class Remote
     /// <summary>Mounts the export holding <paramref name="url"/>; the path inside it is <see cref="NfsMount.PathInExport"/>.</summary>
     public static async Task<NfsMount> MountAsync(NfsUrl url, CancellationToken cancellationToken)
     {
-        var mount = await NfsMount.MountAsync(url, cancellationToken);
+        // A hard mount's "not responding, still trying" must reach the user, as the kernel's does.
+        var mount = await NfsMount.MountAsync(url, o => o with { Warn = message => Console.Error.WriteLine($"nfsns: {message}") }, cancellationToken);
         Output.MountStatistics.Watch(mount);
         return mount;
     }

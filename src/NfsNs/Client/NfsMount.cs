@@ -91,15 +91,22 @@ public sealed class NfsMount : IAsyncDisposable
 
     /// <summary>Mounts from a URL such as <c>nfs://127.0.0.1/export/dir?netns=A&amp;uid=1000</c>.</summary>
     public static Task<NfsMount> MountAsync(string url, CancellationToken cancellationToken = default) =>
-        MountAsync(NfsUrl.Parse(url), cancellationToken);
+        MountAsync(NfsUrl.Parse(url), null, cancellationToken);
 
-    /// <summary>Mounts the export that holds a parsed URL's path, through the URL's <c>netns=</c> or the caller's namespace.</summary>
-    public static async Task<NfsMount> MountAsync(NfsUrl parsed, CancellationToken cancellationToken = default)
+    public static Task<NfsMount> MountAsync(NfsUrl parsed, CancellationToken cancellationToken = default) =>
+        MountAsync(parsed, null, cancellationToken);
+
+    /// <summary>
+    /// Mounts the export that holds a parsed URL's path, through the URL's <c>netns=</c> or the caller's namespace;
+    /// <paramref name="configure"/> may adjust the options the URL gives (a warning sink, sizes, …).
+    /// </summary>
+    public static async Task<NfsMount> MountAsync(NfsUrl parsed, Func<NfsMountOptions, NfsMountOptions>? configure, CancellationToken cancellationToken = default)
     {
         NetworkNamespace? ns = parsed.Netns is null ? null : NetworkNamespace.Open(parsed.Netns);
         try
         {
-            return await MountAsync(NfsMountOptions.FromUrl(parsed, ns), cancellationToken).ConfigureAwait(false);
+            var options = NfsMountOptions.FromUrl(parsed, ns);
+            return await MountAsync(configure is null ? options : configure(options), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -134,6 +141,7 @@ public sealed class NfsMount : IAsyncDisposable
                 Retransmits = options.Retransmits,
                 Hard = !options.Soft,
                 Reconnect = options.Reconnect,
+                Warn = options.Warn,
                 // A READ reply or WRITE call carries up to rsize/wsize bytes plus headers and attributes.
                 MaxRecordSize = Math.Max(Math.Max(options.MaxReadSize, options.MaxWriteSize), (int)options.DirMaxCount) + 64 * 1024,
             };
@@ -152,7 +160,7 @@ public sealed class NfsMount : IAsyncDisposable
             server = registry.Acquire(key, ns.Clone(), serverNamespace =>
                 new RpcConnection(new NamespaceSocketFactory(serverNamespace), nfsEndPoint, connectionOptions));
             var nfs = new Nfs3Client(new RpcProgramClient(server.Rpc, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
-            var fsInfo = await nfs.FsInfoAsync(root, cancellationToken).ConfigureAwait(false);
+            var fsInfo = await FsInfoWithinMountTimeoutAsync(nfs, root, server, options, cancellationToken).ConfigureAwait(false);
 
             // MOUNT is needed again only for UMNT; don't hold its socket for the life of the mount.
             await mountConnection.DisposeAsync().ConfigureAwait(false);
@@ -169,6 +177,27 @@ public sealed class NfsMount : IAsyncDisposable
             if (server is not null) await registry.ReleaseAsync(server).ConfigureAwait(false);
             ns.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The first NFS call of a mount. A hard mount would retry it forever; mounting instead gives up after
+    /// <see cref="NfsMountOptions.EffectiveMountTimeout"/>, as mount(8) does, saying why.
+    /// </summary>
+    private static async Task<FsInfoResult> FsInfoWithinMountTimeoutAsync(Nfs3Client nfs, NfsFileHandle root, NfsServerConnection server,
+        NfsMountOptions options, CancellationToken cancellationToken)
+    {
+        var limit = options.EffectiveMountTimeout;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        try
+        {
+            return await nfs.FsInfoAsync(root, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            string why = server.Rpc.LastConnectError is { } error ? error : "no reply";
+            throw new NfsClientException($"mount: NFS server {server.Rpc.Describe()} did not answer within {limit.TotalSeconds:0.#} s: {why}");
         }
     }
 

@@ -57,6 +57,18 @@ public sealed record NfsMountOptions
 
     public JukeboxPolicy? Jukebox { get; init; }
 
+    /// <summary>
+    /// How long mounting may take before it gives up, even on a hard mount, as mount(8)'s <c>retry=</c> (2 minutes in
+    /// the foreground). Null: the smaller of 2 minutes and timeo × (retrans + 1).
+    /// </summary>
+    public TimeSpan? MountTimeout { get; init; }
+
+    internal TimeSpan EffectiveMountTimeout => MountTimeout
+        ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(2).Ticks, Timeout.Ticks * (Retransmits + 1)));
+
+    /// <summary>Where "server not responding, still trying" and "server OK" go (the CLI writes them to stderr).</summary>
+    public Action<string>? Warn { get; init; }
+
     /// <summary>Builds options from a parsed URL (<c>nfs://host/path?uid=…&amp;netns=…</c>).</summary>
     public static NfsMountOptions FromUrl(NfsUrl url, NetworkNamespace? ns = null)
     {

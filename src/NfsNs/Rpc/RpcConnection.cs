@@ -58,6 +58,7 @@ public sealed class RpcConnection : IAsyncDisposable
     private string? _closedReason;
     private bool _disposed;
     private bool _sweepArmed;
+    private int _notResponding;
 
     public RpcConnection(ISocketFactory sockets, EndPoint remote, RpcConnectionOptions? options = null)
     {
@@ -376,6 +377,7 @@ public sealed class RpcConnection : IAsyncDisposable
             _ => $"cannot connect to {_description}: {error.Message}",
         };
         bool permanent = error is NamespaceException or ObjectDisposedException or ArgumentException or NotSupportedException;
+        bool majorTimeout = false;
         List<PendingCall>? failed = null;
         TimeSpan nextDelay;
         lock (_lock)
@@ -390,6 +392,7 @@ public sealed class RpcConnection : IAsyncDisposable
                 // retrans of them, and without reconnection there is no second try. A failure that no retry can
                 // cure (the namespace cannot be entered, the address is unusable) fails even hard calls now.
                 call.Failures++;
+                if (_options.Hard && call.Failures == _options.Retransmits + 1) majorTimeout = true;
                 if (permanent || !_options.Reconnect || (!_options.Hard && call.Failures > _options.Retransmits))
                     (failed ??= []).Add(call);
             }
@@ -398,6 +401,7 @@ public sealed class RpcConnection : IAsyncDisposable
         }
         if (_options.Log is { } log)
             log(failed is null ? $"{message}; retrying in {Format(nextDelay)}" : $"{message}; failing {failed.Count} call(s)");
+        if (majorTimeout) WarnNotResponding(message);
         if (failed is null) return;
         foreach (var call in failed)
         {
@@ -500,6 +504,8 @@ public sealed class RpcConnection : IAsyncDisposable
         }
         transport.ReceivedReply = true;
         Interlocked.Increment(ref _stats.RepliesCount);
+        if (Volatile.Read(ref _notResponding) != 0 && Interlocked.Exchange(ref _notResponding, 0) != 0)
+            _options.Warn?.Invoke($"server {_description} OK");
         // Ownership of the record's buffer passes to the caller, who decodes and disposes it.
         if (!call.TrySetResult(record)) record.Dispose();
     }
@@ -554,6 +560,7 @@ public sealed class RpcConnection : IAsyncDisposable
         List<PendingCall>? expired = null;
         Transport? stuck = null;
         PendingCall? stuckCall = null;
+        bool majorTimeout = false;
         lock (_lock)
         {
             if (_disposed) return;
@@ -568,6 +575,7 @@ public sealed class RpcConnection : IAsyncDisposable
                 if (call.Deadline > now) continue;
                 call.Failures++;
                 Interlocked.Increment(ref _stats.TimeoutsCount);
+                if (_options.Hard && call.Failures == _options.Retransmits + 1) majorTimeout = true;
                 if (!_options.Hard && call.Failures > _options.Retransmits)
                 {
                     (expired ??= []).Add(call);
@@ -585,6 +593,7 @@ public sealed class RpcConnection : IAsyncDisposable
             if (expired is not null)
                 foreach (var call in expired) _pending.Remove(call.Xid);
         }
+        if (majorTimeout) WarnNotResponding(null);
         if (expired is not null)
         {
             foreach (var call in expired)
@@ -596,6 +605,18 @@ public sealed class RpcConnection : IAsyncDisposable
                 $"no reply to {stuckCall!.Describe(_description).What} within {Format(_options.RetransmitTimeout(stuckCall.Failures - 1))}; " +
                 "reconnecting to retransmit", null);
         }
+    }
+
+    private void WarnNotResponding(string? reason)
+    {
+        if (Interlocked.Exchange(ref _notResponding, 1) == 0)
+            _options.Warn?.Invoke($"server {_description} not responding, still trying{(reason is null ? "" : $" ({reason})")}");
+    }
+
+    /// <summary>Why the last connect attempt failed, or null once connected.</summary>
+    public string? LastConnectError
+    {
+        get { lock (_lock) return _lastConnectError; }
     }
 
     private RpcTimeoutException TimeoutError(PendingCall call, long now)

@@ -54,6 +54,13 @@ public sealed record RpcConnectionOptions
     /// <summary>Receives one line per connection event (connect, loss and its reason, refused, dropped replies).</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// Receives what a user of a hard mount must hear, like the kernel's "server not responding, still trying" and
+    /// "server OK" lines: said once when calls reach a major timeout (timeo after retrans retransmissions) and once
+    /// when the server answers again.
+    /// </summary>
+    public Action<string>? Warn { get; init; }
+
     internal void Validate()
     {
         if (Timeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout, "timeo must be positive");

@@ -414,6 +414,21 @@ public sealed class NfsClientGaneshaTests(GaneshaPairFixture pair)
     }
 
     [Fact]
+    public async Task A_hard_mount_of_a_refusing_port_warns_not_responding_and_gives_up_mounting_in_time()
+    {
+        var warnings = new List<string>();
+        var started = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<NfsClientException>(() => NfsMount.MountAsync(
+            NfsUrl.Parse(Url(pair.A, extra: "&nfsport=1&timeo=5&retrans=1")),
+            o => o with { Warn = w => { lock (warnings) warnings.Add(w); } }));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"took {started.Elapsed}");
+        Assert.Contains("did not answer within 1 s", e.Message);
+        Assert.Contains("connection refused", e.Message);
+        Assert.Contains(pair.A.Namespace.Name, e.Message);
+        lock (warnings) Assert.Contains(warnings, w => w.Contains("not responding, still trying"));
+    }
+
+    [Fact]
     public async Task A_capture_of_a_client_session_shows_well_formed_RPC_only()
     {
         await using var capture = await TsharkCapture.StartAsync(pair.A.Namespace);
