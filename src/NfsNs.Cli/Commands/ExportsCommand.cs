@@ -22,7 +22,9 @@ public static class ExportsCommand
         NetworkNamespace? ns = url.Netns is null ? null : NetworkNamespace.Open(url.Netns);
         try
         {
-            var exports = await NfsMount.ListExportsAsync(NfsMountOptions.FromUrl(url, ns), cancellationToken);
+            // In "exports HOST:PORT" the port is MOUNT's (the only program EXPORT goes to); mountport= says the same.
+            var mountOptions = NfsMountOptions.FromUrl(url, ns) with { MountPort = url.MountPort ?? url.Port };
+            var exports = await NfsMount.ListExportsAsync(mountOptions, cancellationToken);
             if (options.Json)
             {
                 Json.Write(options.Console.Out, exports.Select(e => new { directory = e.Directory, groups = e.Groups }).ToList());

@@ -226,6 +226,36 @@ public sealed class NfsMount : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Connects to a server's NFS program without mounting anything (no MOUNT, no file handle): for NULL-call
+    /// probes such as <c>nfsns ping</c>. The caller owns the returned connection; it holds its own namespace reference.
+    /// </summary>
+    public static async Task<RpcConnection> ConnectNfsAsync(NfsMountOptions options, CancellationToken cancellationToken = default)
+    {
+        var ns = options.Namespace?.Clone() ?? NetworkNamespace.Current();
+        IPAddress address;
+        int port;
+        try
+        {
+            // rpcbind's short-lived connection must not take the namespace with it: a factory that does not own it.
+            var lookups = new NamespaceSocketFactory(ns);
+            address = ResolveServer(lookups, options.Host, ns);
+            port = options.NfsPort ?? await GetNfsPortAsync(lookups, address, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+        return new RpcConnection(new NamespaceSocketFactory(ns, ownsNamespace: true), new IPEndPoint(address, port), new RpcConnectionOptions
+        {
+            Timeout = options.Timeout,
+            Retransmits = options.Retransmits,
+            Hard = false,
+            Reconnect = options.Reconnect,
+        });
+    }
+
     private static IPAddress ResolveServer(ISocketFactory sockets, string host, NetworkNamespace ns)
     {
         try

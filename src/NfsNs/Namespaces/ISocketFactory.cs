@@ -22,9 +22,18 @@ public interface ISocketFactory
     IPAddress[] ResolveHost(string host);
 }
 
-/// <summary>Creates every socket inside one network namespace, which it holds open for as long as it lives.</summary>
-public sealed class NamespaceSocketFactory(NetworkNamespace networkNamespace) : ISocketFactory
+/// <summary>
+/// Creates every socket inside one network namespace. With <paramref name="ownsNamespace"/> the factory disposes the
+/// namespace reference when it is disposed (an <see cref="Rpc.RpcConnection"/> disposes its factory); otherwise the
+/// caller keeps ownership and disposing the factory does nothing.
+/// </summary>
+public sealed class NamespaceSocketFactory(NetworkNamespace networkNamespace, bool ownsNamespace = false) : ISocketFactory, IDisposable
 {
+    public void Dispose()
+    {
+        if (ownsNamespace) networkNamespace.Dispose();
+    }
+
     public NetworkNamespace Namespace => networkNamespace;
     NetworkNamespace? ISocketFactory.Namespace => networkNamespace;
 

@@ -663,6 +663,8 @@ public sealed class RpcConnection : IAsyncDisposable
                 $"the connection to {_description} was disposed while {call.Describe(_description).What} was pending"));
         if (transport is not null) await transport.ReadLoop.ConfigureAwait(false);
         if (connectLoop is not null) await connectLoop.ConfigureAwait(false);
+        // A factory made for this connection alone (one that owns its namespace reference) goes with it.
+        (_sockets as IDisposable)?.Dispose();
     }
 
     // ----- state of one call and one socket -----

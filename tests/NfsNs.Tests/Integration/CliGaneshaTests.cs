@@ -85,10 +85,14 @@ public sealed class CliGaneshaTests(GaneshaPairFixture pair)
         var exports = await RunAsync("exports", "--json", $"nfs://127.0.0.1/?netns={pair.A.Namespace.Name}");
         Assert.Equal(0, exports.ExitCode);
         Assert.Contains("/export", JsonDocument.Parse(exports.Out).RootElement.EnumerateArray().Select(e => e.GetProperty("directory").GetString()));
+        // HOST:PORT names MOUNT's port: a wrong one fails, the right one lists.
+        Assert.Equal(1, (await RunAsync("exports", "--netns", pair.A.Namespace.Name, "127.0.0.1:1")).ExitCode);
+        Assert.Equal(0, (await RunAsync("exports", "--netns", pair.A.Namespace.Name, "127.0.0.1:20048")).ExitCode);
         var df = await RunAsync("df", "--json", Url("/"));
         Assert.Equal(0, df.ExitCode);
         Assert.True(JsonDocument.Parse(df.Out).RootElement.GetProperty("totalBytes").GetUInt64() > 0);
-        var ping = await RunAsync("ping", "-c", "3", Url("/"));
+        // NULL needs no export: ping works for a bare server URL that MOUNT would refuse.
+        var ping = await RunAsync("ping", "-c", "3", $"nfs://127.0.0.1/?netns={pair.A.Namespace.Name}");
         Assert.Equal(0, ping.ExitCode);
         Assert.Contains(pair.A.Namespace.Name, ping.Out);
         Assert.Contains("3 calls", ping.Out);
