@@ -54,7 +54,7 @@ internal static class Remote
         size = a.Size,
         used = a.Used,
         fileId = a.FileId,
-        fsid = a.Fsid,
+        fsid = a.Fsid.ToString("x16"), // a string: 64-bit ids lose precision as JSON numbers in JavaScript
         atime = a.Atime.ToDateTimeOffset(),
         mtime = a.Mtime.ToDateTimeOffset(),
         ctime = a.Ctime.ToDateTimeOffset(),

@@ -38,5 +38,28 @@ public static class RpcPrograms
     public static string Describe(uint program, uint version) => $"{Name(program)} v{version}";
 
     /// <summary>"MOUNT v3 procedure 1".</summary>
-    public static string Describe(uint program, uint version, uint procedure) => $"{Name(program)} v{version} procedure {procedure}";
+    public static string Describe(uint program, uint version, uint procedure) =>
+        ProcedureName(program, version, procedure) is { } name
+            ? $"{Name(program)} v{version} {name}"
+            : $"{Name(program)} v{version} procedure {procedure}";
+
+    // RFC 1813 §3 and appendix I: procedure names of NFSv3 and MOUNT v3, for messages people read.
+    private static readonly string[] s_nfs3 =
+    [
+        "NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE", "CREATE", "MKDIR", "SYMLINK",
+        "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS", "FSSTAT", "FSINFO", "PATHCONF", "COMMIT",
+    ];
+    private static readonly string[] s_mount3 = ["NULL", "MNT", "DUMP", "UMNT", "UMNTALL", "EXPORT"];
+
+    /// <summary>The procedure's name where we know the protocol (NFSv3, MOUNT v3), else null.</summary>
+    public static string? ProcedureName(uint program, uint version, uint procedure)
+    {
+        string[]? names = (program, version) switch
+        {
+            (100003, 3) => s_nfs3,
+            (100005, 3) => s_mount3,
+            _ => null,
+        };
+        return names is not null && procedure < names.Length ? names[procedure] : null;
+    }
 }

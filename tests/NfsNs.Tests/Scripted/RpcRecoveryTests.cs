@@ -135,7 +135,7 @@ public class RpcRecoveryTests
 
         var e = await Assert.ThrowsAsync<RpcTimeoutException>(() => call.Within());
         Assert.Contains($"no reply from {peer.EndPoint} in namespace {TestSockets.ProcessNamespaceName}", e.Message);
-        Assert.Contains($"NFS v3 procedure 7 (xid 0x{sent.Xid:x8})", e.Message);
+        Assert.Contains($"NFS v3 WRITE (xid 0x{sent.Xid:x8})", e.Message);
         Assert.Contains("2 transmission(s)", e.Message);
         Assert.Contains("soft: timeo=0.25 s, retrans=1", e.Message);
         // timeo, then 2·timeo for the retransmission.

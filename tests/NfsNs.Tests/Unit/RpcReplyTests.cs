@@ -35,7 +35,7 @@ public class RpcReplyTests
         Assert.Equal(RpcAcceptStat.ProgMismatch, e.Stat);
         Assert.Equal(1u, e.LowVersion);
         Assert.Equal(2u, e.HighVersion);
-        Assert.Equal("MOUNT v3 procedure 1 (xid 0x11223344) to 127.0.0.1:20048 in namespace A failed: " +
+        Assert.Equal("MOUNT v3 MNT (xid 0x11223344) to 127.0.0.1:20048 in namespace A failed: " +
                      "the server supports MOUNT versions 1 to 2 only, not v3 (PROG_MISMATCH)", e.Message);
     }
 
@@ -78,6 +78,6 @@ public class RpcReplyTests
     {
         var e = Throws<RpcProtocolException>(Convert.FromHexString(hex));
         Assert.Contains(text, e.Message);
-        Assert.Contains("MOUNT v3 procedure 1", e.Message);
+        Assert.Contains("MOUNT v3 MNT", e.Message);
     }
 }
