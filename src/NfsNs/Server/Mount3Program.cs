@@ -2,6 +2,7 @@ using NfsNs.Protocols.Mount3;
 using NfsNs.Protocols.Nfs3;
 using NfsNs.Rpc;
 using NfsNs.Rpc.Server;
+using NfsNs.Server.FileSystem;
 using NfsNs.Xdr;
 
 namespace NfsNs.Server;
@@ -67,30 +68,66 @@ public sealed class Mount3Program : IRpcProgram
         }
     }
 
-    private ValueTask<RpcReplyStatus> Mount(RpcCallContext call, DirPath path, CancellationToken cancellationToken)
+    /// <summary>The export <paramref name="path"/> is in (itself or a directory below it) and the components below it.</summary>
+    private (NfsExport Export, string[] Below)? Resolve(string path)
+    {
+        for (string prefix = path; ; prefix = prefix[..Math.Max(prefix.LastIndexOf('/'), 1)])
+        {
+            if (_exports.TryGetValue(prefix, out var export))
+                return (export, path[prefix.Length..].Split('/', StringSplitOptions.RemoveEmptyEntries));
+            if (prefix == "/") return null;
+        }
+    }
+
+    /// <summary>
+    /// MNT of an export or of a directory below it (as Linux nfsd allows; libnfs mounts the directory of the file it
+    /// opens). The components below the export are looked up as the caller, so permissions apply as for LOOKUP.
+    /// </summary>
+    private async ValueTask<RpcReplyStatus> Mount(RpcCallContext call, DirPath path, CancellationToken cancellationToken)
     {
         string host = HostOf(call);
-        if (Normalize(path.Path) is not { } normalized || !_exports.TryGetValue(normalized, out var export))
-        {
-            _log?.Invoke($"MNT {path} from {host} refused: not exported (MNT3ERR_NOENT)");
-            MountResult.WriteReply(call.Results, MountStatus.NoEnt, null);
-            return RpcReplyStatus.SuccessTask;
-        }
+        if (Normalize(path.Path) is not { } normalized || Resolve(normalized) is not var (export, below))
+            return Refuse(MountStatus.NoEnt, "not exported");
         if (!export.Allows(call.RemoteEndPoint.Address))
+            return Refuse(MountStatus.Acces, "client not allowed");
+        var handle = export.FileSystem.RootHandle;
+        try
         {
-            _log?.Invoke($"MNT {export.Path} from {host} refused: client not allowed (MNT3ERR_ACCES)");
-            MountResult.WriteReply(call.Results, MountStatus.Acces, null);
-            return RpcReplyStatus.SuccessTask;
+            var caller = call.AuthSys is { } sys ? new CallerIdentity(sys.Uid, sys.Gid, sys.Gids) : Nfs3Program.Anonymous;
+            foreach (string name in below)
+            {
+                var found = await export.FileSystem.LookupAsync(caller, handle, name, cancellationToken).ConfigureAwait(false);
+                if (found.Attributes.Type != FileType.Directory) return Refuse(MountStatus.NotDir, "not a directory");
+                handle = found.Handle;
+            }
+        }
+        catch (FileSystemException e)
+        {
+            var status = Nfs3Program.StatusOf(e.Error) switch
+            {
+                Nfs3Status.NoEnt => MountStatus.NoEnt,
+                Nfs3Status.NotDir => MountStatus.NotDir,
+                Nfs3Status.Acces or Nfs3Status.Perm => MountStatus.Acces,
+                Nfs3Status.NameTooLong => MountStatus.NameTooLong,
+                _ => MountStatus.Io,
+            };
+            return Refuse(status, e.Message);
         }
         lock (_lock)
         {
-            var entry = new MountEntry(host, export.Path);
+            var entry = new MountEntry(host, normalized);
             if (!_mounts.Contains(entry)) _mounts.Add(entry);
         }
-        _log?.Invoke($"MNT {export.Path} from {host}{(export.Options.ReadOnly ? " (read-only)" : "")}");
-        MountResult.WriteReply(call.Results, MountStatus.Ok,
-            new MountResult(new NfsFileHandle(export.FileSystem.RootHandle.Span), [RpcAuthFlavor.Sys]));
-        return RpcReplyStatus.SuccessTask;
+        _log?.Invoke($"MNT {normalized} from {host}{(export.Options.ReadOnly ? " (read-only)" : "")}");
+        MountResult.WriteReply(call.Results, MountStatus.Ok, new MountResult(new NfsFileHandle(handle.Span), [RpcAuthFlavor.Sys]));
+        return RpcReplyStatus.Success;
+
+        RpcReplyStatus Refuse(MountStatus status, string why)
+        {
+            _log?.Invoke($"MNT {path} from {host} refused: {why} ({status.WireName()})");
+            MountResult.WriteReply(call.Results, status, null);
+            return RpcReplyStatus.Success;
+        }
     }
 
     private ValueTask<RpcReplyStatus> Dump(RpcCallContext call, XdrVoid args, CancellationToken cancellationToken)

@@ -34,14 +34,18 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
     public static NfsExport MemoryExport(string path = "/export", NfsExportOptions? options = null, uint exportId = 1) =>
         new(path, new MemoryFileSystem(HandleCodec.CreateEphemeral(exportId)), options ?? new NfsExportOptions { Squash = SquashMode.None });
 
-    public static async Task<EmbeddedServerHost> StartAsync(string prefix, params NfsExport[] exports)
+    public static Task<EmbeddedServerHost> StartAsync(string prefix, params NfsExport[] exports) =>
+        StartAsync(prefix, _ => exports.Length == 0 ? [MemoryExport()] : exports);
+
+    /// <summary>Starts with the exports <paramref name="makeExports"/> builds (e.g. under the namespace's state directory).</summary>
+    public static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
     {
         var ns = await TestNamespace.CreateAsync(prefix);
         EmbeddedServerHost? host = null;
         try
         {
             host = new EmbeddedServerHost(ns, NetworkNamespace.Open(ns.Name));
-            await host.RestartAsync(exports.Length == 0 ? [MemoryExport()] : exports);
+            await host.RestartAsync(makeExports(ns));
             return host;
         }
         catch
@@ -77,6 +81,7 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
         }
         finally
         {
+            foreach (var export in Exports) (export.Backend as IDisposable)?.Dispose();
             Handle.Dispose();
             await Namespace.DisposeAsync();
         }
