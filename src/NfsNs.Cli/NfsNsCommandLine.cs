@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Net;
+using NfsNs.Server.FileSystem;
 using NfsNs.Cli.Commands;
 using NfsNs.Client;
 
@@ -76,6 +78,7 @@ internal sealed class NfsNsCommandLine
         AddExports();
         AddPing();
         AddDemo();
+        AddServe();
     }
 
     private GlobalOptions Globals(ParseResult result) =>
@@ -333,6 +336,63 @@ internal sealed class NfsNsCommandLine
             (r, g) => new DfOptions { Global = g, Console = _console, Url = g.ApplyTo(r.GetRequiredValue(url)), Json = r.GetValue(json) },
             DfCommand.RunAsync);
     }
+
+    private void AddServe()
+    {
+        var directory = new Argument<string?>("DIR") { Description = "Directory to export (not with --memory)", Arity = ArgumentArity.ZeroOrOne };
+        var export = new Option<string>("--export") { Description = "Path clients mount", DefaultValueFactory = _ => "/export" };
+        var address = new Option<IPAddress>("--address")
+        {
+            Description = "Address to listen on (in the --netns namespace)",
+            DefaultValueFactory = _ => IPAddress.Loopback,
+            CustomParser = result => IPAddress.TryParse(result.Tokens[0].Value, out var parsed) ? parsed
+                : throw new UsageException($"--address: '{result.Tokens[0].Value}' is not an IP address"),
+        };
+        var port = new Option<int>("--port") { Description = "NFS port", DefaultValueFactory = _ => 2049 };
+        var mountPort = new Option<int>("--mount-port") { Description = "MOUNT port", DefaultValueFactory = _ => 20048 };
+        var readOnly = new Option<bool>("--read-only") { Description = "Refuse every change (NFS3ERR_ROFS)" };
+        var squash = new Option<string>("--squash")
+        {
+            Description = "Map root (root, the default) or every caller (all) to the anonymous user, or nobody (none)",
+            DefaultValueFactory = _ => "root",
+        };
+        squash.AcceptOnlyFromAmong("root", "all", "none");
+        var anonUid = new Option<uint>("--anonuid") { Description = "uid of the anonymous user", DefaultValueFactory = _ => 65534 };
+        var anonGid = new Option<uint>("--anongid") { Description = "gid of the anonymous user", DefaultValueFactory = _ => 65534 };
+        var allow = new Option<string[]>("--allow")
+        {
+            Description = "Client network allowed to mount (CIDR, repeatable; default: everyone)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var memory = new Option<bool>("--memory") { Description = "Serve an empty in-memory file system instead of DIR" };
+        var command = new Command("serve", "Serve a directory over NFSv3 (with MOUNT and portmap) until interrupted")
+        {
+            directory, export, address, port, mountPort, readOnly, squash, anonUid, anonGid, allow, memory,
+        };
+        Add(command,
+            (r, g) => new ServeOptions
+            {
+                Global = g,
+                Console = _console,
+                Directory = r.GetValue(directory),
+                ExportPath = r.GetValue(export) ?? "/export",
+                Address = r.GetValue(address) ?? IPAddress.Loopback,
+                Port = r.GetValue(port),
+                MountPort = r.GetValue(mountPort),
+                ReadOnly = r.GetValue(readOnly),
+                Squash = r.GetValue(squash) switch { "all" => SquashMode.All, "none" => SquashMode.None, _ => SquashMode.Root },
+                AnonymousUid = r.GetValue(anonUid),
+                AnonymousGid = r.GetValue(anonGid),
+                Allow = [.. (r.GetValue(allow) ?? []).Select(ParseNetwork)],
+                Memory = r.GetValue(memory),
+            },
+            ServeCommand.RunAsync);
+    }
+
+    private static IPNetwork ParseNetwork(string text) =>
+        IPNetwork.TryParse(text, out var network) ? network
+        : IPAddress.TryParse(text, out var address) ? new IPNetwork(address, address.GetAddressBytes().Length * 8)
+        : throw new UsageException($"--allow: '{text}' is not a network (CIDR like 10.0.0.0/8) or an address");
 
     private void AddExports()
     {

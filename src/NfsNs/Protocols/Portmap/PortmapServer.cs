@@ -125,7 +125,9 @@ public sealed class PortmapServer : IRpcProgram
     /// </summary>
     private ValueTask<RpcReplyStatus> RpcbindGetAddr(RpcCallContext call, RpcbindEntry query, CancellationToken cancellationToken)
     {
-        string address = Registry.FindAddress(query.Program, query.Version, query.NetId) ?? "";
+        // An empty netid means "the transport this call came on" (rpcbind's rpcbproc_getaddr does so; libnfs relies on it).
+        string netId = string.IsNullOrEmpty(query.NetId) ? RpcbindRegistry.NetIdOf(call.LocalEndPoint) : query.NetId;
+        string address = Registry.FindAddress(query.Program, query.Version, netId) ?? "";
         if (UniversalAddress.TryParse(address, out var endPoint) && IsWildcard(endPoint.Address) &&
             endPoint.AddressFamily == call.LocalEndPoint.AddressFamily)
             address = UniversalAddress.Format(new IPEndPoint(call.LocalEndPoint.Address, endPoint.Port));

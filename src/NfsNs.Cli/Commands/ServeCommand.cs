@@ -1,0 +1,128 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using NfsNs.Namespaces;
+using NfsNs.Server;
+using NfsNs.Server.FileSystem;
+
+namespace NfsNs.Cli.Commands;
+
+/// <summary>Options of <c>nfsns serve</c>.</summary>
+public sealed record ServeOptions : CommandOptions
+{
+    /// <summary>The directory to serve; null with <see cref="Memory"/>.</summary>
+    public string? Directory { get; init; }
+    public string ExportPath { get; init; } = "/export";
+    public IPAddress Address { get; init; } = IPAddress.Loopback;
+    public int Port { get; init; } = 2049;
+    public int MountPort { get; init; } = NfsServerOptions.DefaultMountPort;
+    public bool ReadOnly { get; init; }
+    public SquashMode Squash { get; init; } = SquashMode.Root;
+    public uint AnonymousUid { get; init; } = 65534;
+    public uint AnonymousGid { get; init; } = 65534;
+    public IReadOnlyList<IPNetwork> Allow { get; init; } = [];
+    public bool Memory { get; init; }
+}
+
+/// <summary>
+/// Serves a directory (or an empty in-memory file system) over NFSv3 with MOUNT and an embedded portmapper, in
+/// the namespace of <c>--netns</c>, until SIGINT/SIGTERM; logs mounts, unmounts and errors to stderr and prints
+/// the per-client table at exit.
+/// </summary>
+public static class ServeCommand
+{
+    private const uint ExportId = 1;
+
+    public static async Task RunAsync(ServeOptions options, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("nfsns serve runs on Linux only");
+        var error = options.Console.Error;
+        void Log(string line)
+        {
+            lock (error) error.WriteLine($"nfsns serve: {line}");
+        }
+
+        IFileSystem backend;
+        if (options.Memory)
+        {
+            backend = new MemoryFileSystem(HandleCodec.CreateEphemeral(ExportId));
+        }
+        else
+        {
+            if (options.Directory is null) throw new UsageException("serve needs a DIR to export, or --memory");
+            string directory = Path.GetFullPath(options.Directory);
+            if (!System.IO.Directory.Exists(directory)) throw new UsageException($"{directory} is not a directory");
+            string stateDirectory = StateDirectoryFor(directory);
+            byte[] secret = HandleCodec.LoadOrCreateSecret(Path.Combine(stateDirectory, "handle-secret"));
+            backend = new LocalFileSystem(directory, new HandleCodec(ExportId, secret));
+            if (options.Global.Verbose) Log($"handle secret in {stateDirectory}");
+        }
+
+        using var ns = options.Global.Netns is { } spec ? NetworkNamespace.Open(spec) : null;
+        var export = new NfsExport(options.ExportPath, backend, new NfsExportOptions
+        {
+            ReadOnly = options.ReadOnly,
+            Squash = options.Squash,
+            AnonymousUid = options.AnonymousUid,
+            AnonymousGid = options.AnonymousGid,
+            AllowedClients = options.Allow,
+        });
+        try
+        {
+            var server = await NfsServer.StartAsync(new NfsServerOptions
+            {
+                Namespace = ns,
+                Exports = [export],
+                Address = options.Address,
+                NfsPort = options.Port,
+                MountPort = options.MountPort,
+                Log = Log,
+            }, cancellationToken).ConfigureAwait(false);
+            await using (server.ConfigureAwait(false))
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Log("stopping");
+                }
+                PrintClients(server, options.Console.Out);
+            }
+        }
+        finally
+        {
+            (backend as IDisposable)?.Dispose();
+        }
+    }
+
+    private static void PrintClients(NfsServer server, TextWriter output)
+    {
+        output.WriteLine($"{"CLIENT",-40} {"CALLS",10} {"ERRORS",8} {"DUPLICATES",10} {"RECEIVED",14} {"SENT",14}");
+        foreach (var client in server.Clients.OrderBy(c => c.Address.ToString(), StringComparer.Ordinal))
+        {
+            var s = client.Stats;
+            output.WriteLine($"{client.Address,-40} {s.Calls,10} {s.Errors,8} {s.Duplicates,10} {s.BytesReceived,14} {s.BytesSent,14}");
+        }
+        output.Flush();
+    }
+
+    /// <summary>
+    /// Where the handle secret of <paramref name="directory"/> lives, so handles survive restarts:
+    /// $XDG_STATE_HOME/nfsns/HASH, else /var/lib/nfsns/HASH for root and ~/.local/state/nfsns/HASH for others;
+    /// HASH is the first 16 hex digits of SHA-256 of the full path. Created with mode 0700.
+    /// </summary>
+    public static string StateDirectoryFor(string directory)
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("nfsns serve runs on Linux only");
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(directory)))[..16];
+        string? xdg = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
+        string root = !string.IsNullOrEmpty(xdg) ? Path.Combine(xdg, "nfsns")
+            : Environment.UserName == "root" ? "/var/lib/nfsns"
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "nfsns");
+        string state = Path.Combine(root, hash);
+        System.IO.Directory.CreateDirectory(state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return state;
+    }
+}

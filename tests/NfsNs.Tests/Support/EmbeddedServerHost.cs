@@ -1,0 +1,89 @@
+using NfsNs.Client;
+using NfsNs.Namespaces;
+using NfsNs.Peers;
+using NfsNs.Server;
+using NfsNs.Server.FileSystem;
+
+namespace NfsNs.Tests.Support;
+
+/// <summary>
+/// A test namespace (random suffix) with an embedded <see cref="NfsServer"/> at 127.0.0.1:2049/20048/111 inside.
+/// Disposing stops the server and deletes the namespace, also when the test failed.
+/// </summary>
+public sealed class EmbeddedServerHost : IAsyncDisposable
+{
+    private readonly List<string> _log = [];
+
+    private EmbeddedServerHost(TestNamespace ns, NetworkNamespace handle)
+    {
+        Namespace = ns;
+        Handle = handle;
+    }
+
+    public TestNamespace Namespace { get; }
+    public NetworkNamespace Handle { get; }
+    public NfsServer Server { get; private set; } = null!;
+    public IReadOnlyList<NfsExport> Exports { get; private set; } = [];
+
+    public IReadOnlyList<string> Log
+    {
+        get { lock (_log) return [.. _log]; }
+    }
+
+    /// <summary>An export of a fresh MemoryFileSystem at /export with no squashing (the tests run as root).</summary>
+    public static NfsExport MemoryExport(string path = "/export", NfsExportOptions? options = null, uint exportId = 1) =>
+        new(path, new MemoryFileSystem(HandleCodec.CreateEphemeral(exportId)), options ?? new NfsExportOptions { Squash = SquashMode.None });
+
+    public static Task<EmbeddedServerHost> StartAsync(string prefix, params NfsExport[] exports) =>
+        StartAsync(prefix, _ => exports.Length == 0 ? [MemoryExport()] : exports);
+
+    /// <summary>Starts with the exports <paramref name="makeExports"/> builds (e.g. under the namespace's state directory).</summary>
+    public static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
+    {
+        var ns = await TestNamespace.CreateAsync(prefix);
+        EmbeddedServerHost? host = null;
+        try
+        {
+            host = new EmbeddedServerHost(ns, NetworkNamespace.Open(ns.Name));
+            await host.RestartAsync(makeExports(ns));
+            return host;
+        }
+        catch
+        {
+            if (host is not null) await host.DisposeAsync();
+            else await ns.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the running server (if any) and starts a new one on the same ports with <paramref name="exports"/>.</summary>
+    public async Task RestartAsync(IReadOnlyList<NfsExport>? exports = null)
+    {
+        if (Server is not null) await Server.DisposeAsync();
+        Exports = exports ?? Exports;
+        Server = await NfsServer.StartAsync(new NfsServerOptions
+        {
+            Namespace = Handle,
+            Exports = Exports,
+            Log = line => { lock (_log) _log.Add(line); },
+        });
+    }
+
+    public string Url(string path = "/export", string extra = "") => $"nfs://127.0.0.1{path}?netns={Namespace.Name}{extra}";
+
+    public Task<NfsMount> MountAsync(string path = "/export", string extra = "") => NfsMount.MountAsync(Url(path, extra));
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (Server is not null) await Server.DisposeAsync();
+        }
+        finally
+        {
+            foreach (var export in Exports) (export.Backend as IDisposable)?.Dispose();
+            Handle.Dispose();
+            await Namespace.DisposeAsync();
+        }
+    }
+}
