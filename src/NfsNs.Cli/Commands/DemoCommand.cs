@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using NfsNs.Client;
+using NfsNs.Namespaces;
 using NfsNs.Peers;
+using NfsNs.Server;
+using NfsNs.Server.FileSystem;
 
 namespace NfsNs.Cli.Commands;
 
@@ -10,18 +13,16 @@ namespace NfsNs.Cli.Commands;
 public sealed record DemoOptions : CommandOptions;
 
 /// <summary>
-/// The mission in one run: namespaces A and B each get an NFS server at 127.0.0.1:2049 with different content; this
-/// process, from its own namespace (where nothing listens on 2049), reads and writes through each, and shows that a
-/// write through A lands only on A's server. Everything it creates is removed at the end, also on failure.
+/// The mission in one run: namespaces A and B each get an NFS server at 127.0.0.1:2049 with different content (the
+/// embedded server, started by this process inside each namespace); this process, from its own namespace (where
+/// nothing listens on 2049), reads and writes through each, and shows that a write through A lands only on A's
+/// server. Everything it creates is removed at the end, also on failure.
 /// </summary>
-/// <remarks>The servers are nfs-ganesha until the embedded server exists; the peers are installed if missing.</remarks>
 public static class DemoCommand
 {
     public static async Task RunAsync(DemoOptions options, CancellationToken cancellationToken)
     {
         var o = options.Console.Out;
-        await EnsurePeersAsync(o, cancellationToken);
-
         await using var nsA = await TestNamespace.CreateAsync("nfsns-demo-a", cancellationToken);
         await using var nsB = await TestNamespace.CreateAsync("nfsns-demo-b", cancellationToken);
         string exportA = Directory.CreateTempSubdirectory("nfsns-demo-a-").FullName;
@@ -31,10 +32,10 @@ public static class DemoCommand
             await File.WriteAllTextAsync(Path.Combine(exportA, "hello.txt"), "hello from the server in namespace A\n", cancellationToken);
             await File.WriteAllTextAsync(Path.Combine(exportB, "hello.txt"), "hello from the server in namespace B\n", cancellationToken);
 
-            o.WriteLine($"1. Two network namespaces, each with its own NFS server (nfs-ganesha) at 127.0.0.1:2049:");
-            await using var serverA = await GaneshaServer.StartAsync(nsA, exportA, cancellationToken: cancellationToken);
-            o.WriteLine($"   {nsA.Name}: exports {exportA} as /export");
-            await using var serverB = await GaneshaServer.StartAsync(nsB, exportB, cancellationToken: cancellationToken);
+            o.WriteLine("1. Two network namespaces, each with its own NFS server (NfsNs's embedded server) at 127.0.0.1:2049:");
+            await using var serverA = await StartServerAsync(nsA, exportA, cancellationToken);
+            o.WriteLine($"   {nsA.Name}: exports {exportA} as /export (NFSv3, MOUNT and portmap on 127.0.0.1)");
+            await using var serverB = await StartServerAsync(nsB, exportB, cancellationToken);
             o.WriteLine($"   {nsB.Name}: exports {exportB} as /export");
 
             o.WriteLine($"2. In this process's own namespace nothing listens on 127.0.0.1:2049: {await ProbeLocalPortAsync(cancellationToken)}");
@@ -58,7 +59,10 @@ public static class DemoCommand
             if (!onA || onB)
                 throw new InvalidOperationException("the write through A did not land on A's server only");
 
-            o.WriteLine("5. Cleaning up: unmount, stop both servers, delete both namespaces.");
+            o.WriteLine("5. What each server saw (its client table), then clean up: unmount, stop both servers, delete both namespaces.");
+            foreach (var (label, server) in new[] { ("A", serverA), ("B", serverB) })
+                foreach (var client in server.Clients)
+                    o.WriteLine($"   server {label}: client {client.Address}: {client.Stats}");
         }
         finally
         {
@@ -66,6 +70,17 @@ public static class DemoCommand
             Directory.Delete(exportB, recursive: true);
         }
         o.WriteLine("Done: one process, one address, two different servers, each reached through its own namespace.");
+    }
+
+    private static async Task<NfsServer> StartServerAsync(TestNamespace ns, string directory, CancellationToken cancellationToken)
+    {
+        using var handle = NetworkNamespace.Open(ns.Name);
+        var backend = new LocalFileSystem(directory, HandleCodec.CreateEphemeral(exportId: 1));
+        return await NfsServer.StartAsync(new NfsServerOptions
+        {
+            Namespace = handle,
+            Exports = [new NfsExport("/export", backend, new NfsExportOptions { Squash = SquashMode.None })],
+        }, cancellationToken);
     }
 
     private static async Task<string> ReadTextAsync(NfsMount mount, string path, CancellationToken cancellationToken)
@@ -96,28 +111,5 @@ public static class DemoCommand
         {
             return "connection refused, as expected";
         }
-    }
-
-    /// <summary>Installs the Debian packages of the peers with the repository's script when any is missing.</summary>
-    private static async Task EnsurePeersAsync(TextWriter o, CancellationToken cancellationToken)
-    {
-        if (PeerTools.FindProblems() is null) return;
-        string? script = FindInstallScript();
-        if (script is null) { PeerTools.EnsureAvailable(); return; }
-        o.WriteLine($"Installing the NFS peers the demo needs ({script}) …");
-        var result = await ProcessRunner.RunAsync("bash", [script], TimeSpan.FromMinutes(10), cancellationToken);
-        if (result.ExitCode != 0)
-            throw new InvalidOperationException($"installing the peers failed (exit {result.ExitCode}): {result.Stderr.Trim()}");
-        PeerTools.EnsureAvailable();
-    }
-
-    private static string? FindInstallScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "scripts", "install-peers.sh");
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
     }
 }
