@@ -14,20 +14,19 @@ namespace NfsNs.Server;
 /// for DUMP until UMNT/UMNTALL. The record is informational, as in every implementation: NFS calls are checked
 /// against the export's policy on their own.
 /// </summary>
-public sealed class Mount3Program : IRpcProgram
+public sealed class Mount3Program : ProcedureTableProgram
 {
-    private readonly RpcProgram _program = new(Mount3.Program);
     private readonly Dictionary<string, NfsExport> _exports;
     private readonly Action<string>? _log;
     private readonly Lock _lock = new();
     private readonly List<MountEntry> _mounts = [];
 
-    public Mount3Program(IEnumerable<NfsExport> exports, Action<string>? log = null)
+    public Mount3Program(IEnumerable<NfsExport> exports, Action<string>? log = null) : base(new RpcProgram(Mount3.Program))
     {
         _exports = exports.ToDictionary(e => e.Path, StringComparer.Ordinal);
         _log = log;
         const uint v = Mount3.Version;
-        _program
+        Procedures
             .On(v, (uint)Mount3Procedure.Null, XdrVoid.Read, (_, _, _) => RpcReplyStatus.SuccessTask)
             .On(v, (uint)Mount3Procedure.Mnt, DirPath.Read, Mount)
             .On(v, (uint)Mount3Procedure.Dump, XdrVoid.Read, Dump)
@@ -41,14 +40,6 @@ public sealed class Mount3Program : IRpcProgram
     {
         get { lock (_lock) return [.. _mounts]; }
     }
-
-    public uint Program => Mount3.Program;
-    public uint MinVersion => _program.MinVersion;
-    public uint MaxVersion => _program.MaxVersion;
-    public bool Accepts(RpcAuthFlavor flavor) => _program.Accepts(flavor);
-    public bool IsNonIdempotent(uint version, uint procedure) => _program.IsNonIdempotent(version, procedure);
-    public ValueTask<RpcReplyStatus> HandleAsync(RpcCallContext call, CancellationToken cancellationToken) =>
-        _program.HandleAsync(call, cancellationToken);
 
     private static string HostOf(RpcCallContext call)
     {

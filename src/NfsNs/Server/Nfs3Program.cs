@@ -19,7 +19,7 @@ namespace NfsNs.Server;
 /// <see cref="FileSystemException"/> becomes the status of <see cref="StatusOf"/> and the procedure's failure arm
 /// (<see cref="FailureArm"/>), filled with whatever attributes are still available.
 /// </summary>
-public sealed class Nfs3Program : IRpcProgram
+public sealed class Nfs3Program : ProcedureTableProgram
 {
     /// <summary>rtmax/wtmax and rtpref/wtpref: 1 MiB, which with its headers fits the RPC record cap of both sides.</summary>
     public const int MaxTransferSize = 1024 * 1024;
@@ -29,17 +29,16 @@ public sealed class Nfs3Program : IRpcProgram
     /// <summary>The anonymous identity of AUTH_NONE callers (nobody/nogroup, as Linux nfsd's default anonuid).</summary>
     public static CallerIdentity Anonymous { get; } = new(65534, 65534, []);
 
-    private readonly RpcProgram _program = new(Nfs3.Program);
     private readonly FrozenDictionary<uint, NfsExport> _exports;
     private readonly Action<string>? _log;
 
-    public Nfs3Program(IEnumerable<NfsExport> exports, Action<string>? log = null)
+    public Nfs3Program(IEnumerable<NfsExport> exports, Action<string>? log = null) : base(new RpcProgram(Nfs3.Program))
     {
         _exports = exports.ToFrozenDictionary(e => e.ExportId);
         _log = log;
         WriteVerifier = NewWriteVerifier();
         const uint v = Nfs3.Version;
-        _program
+        Procedures
             .On(v, (uint)Nfs3Procedure.Null, XdrVoid.Read, (call, _, _) => RpcReplyStatus.SuccessTask)
             .On(v, (uint)Nfs3Procedure.GetAttr, NfsFileHandle.Read, GetAttrAsync)
             .On(v, (uint)Nfs3Procedure.SetAttr, SetAttrArgs.Read, SetAttrAsync, nonIdempotent: true)
@@ -70,14 +69,6 @@ public sealed class Nfs3Program : IRpcProgram
     /// data. Boot time in nanoseconds XOR 64 random bits: two starts within one clock tick still differ.
     /// </summary>
     public ulong WriteVerifier { get; }
-
-    public uint Program => Nfs3.Program;
-    public uint MinVersion => _program.MinVersion;
-    public uint MaxVersion => _program.MaxVersion;
-    public bool Accepts(RpcAuthFlavor flavor) => _program.Accepts(flavor);
-    public bool IsNonIdempotent(uint version, uint procedure) => _program.IsNonIdempotent(version, procedure);
-    public ValueTask<RpcReplyStatus> HandleAsync(RpcCallContext call, CancellationToken cancellationToken) =>
-        _program.HandleAsync(call, cancellationToken);
 
     private static ulong NewWriteVerifier()
     {

@@ -13,15 +13,13 @@ namespace NfsNs.Protocols.Portmap;
 /// NFS and NLM. CALLIT, the address translation procedures and v4 GETADDRLIST/GETSTAT answer PROC_UNAVAIL.
 /// </summary>
 /// <remarks>SET and UNSET change the table only for loopback callers, as rpcbind does; others get FALSE.</remarks>
-public sealed class PortmapServer : IRpcProgram
+public sealed class PortmapServer : ProcedureTableProgram
 {
-    private readonly RpcProgram _program;
 
-    public PortmapServer(RpcbindRegistry? registry = null)
+    public PortmapServer(RpcbindRegistry? registry = null) : base(new RpcProgram(PortmapProtocol.Program))
     {
         Registry = registry ?? new RpcbindRegistry();
-        _program = new RpcProgram(Program);
-        _program
+        Procedures
             .On(PortmapVersion, PortmapProcedure.Null, Null)
             .On(PortmapVersion, PortmapProcedure.Set, PortmapMapping.Read, PortmapSet, nonIdempotent: true)
             .On(PortmapVersion, PortmapProcedure.Unset, PortmapMapping.Read, PortmapUnset, nonIdempotent: true)
@@ -29,7 +27,7 @@ public sealed class PortmapServer : IRpcProgram
             .On(PortmapVersion, PortmapProcedure.Dump, PortmapDump);
         for (uint version = RpcbindVersion3; version <= RpcbindVersion4; version++)
         {
-            _program
+            Procedures
                 .On(version, RpcbindProcedure.Null, Null)
                 .On(version, RpcbindProcedure.Set, RpcbindEntry.Read, RpcbindSet, nonIdempotent: true)
                 .On(version, RpcbindProcedure.Unset, RpcbindEntry.Read, RpcbindUnset, nonIdempotent: true)
@@ -39,18 +37,10 @@ public sealed class PortmapServer : IRpcProgram
         }
         // Exact-version lookup: the same as our GETADDR (rpcbind's GETADDR may fall back to another version of the
         // program, which only moves the PROG_MISMATCH from rpcbind to the service).
-        _program.On(RpcbindVersion4, RpcbindProcedure.GetVersAddr, RpcbindEntry.Read, RpcbindGetAddr);
+        Procedures.On(RpcbindVersion4, RpcbindProcedure.GetVersAddr, RpcbindEntry.Read, RpcbindGetAddr);
     }
 
     public RpcbindRegistry Registry { get; }
-
-    public uint Program => PortmapProtocol.Program;
-    public uint MinVersion => _program.MinVersion;
-    public uint MaxVersion => _program.MaxVersion;
-    public bool Accepts(RpcAuthFlavor flavor) => _program.Accepts(flavor);
-    public bool IsNonIdempotent(uint version, uint procedure) => _program.IsNonIdempotent(version, procedure);
-    public ValueTask<RpcReplyStatus> HandleAsync(RpcCallContext call, CancellationToken cancellationToken) =>
-        _program.HandleAsync(call, cancellationToken);
 
     private static ValueTask<RpcReplyStatus> Null(RpcCallContext call, CancellationToken cancellationToken)
     {
