@@ -76,6 +76,11 @@ public static class NfsNsCli
     private static void ReportParseErrors(ParseResult parsed, TextWriter error)
     {
         var messages = parsed.Errors.Select(e => OneLine(e.Message).TrimEnd('.')).Distinct();
+        // An option the parser does not know is taken for an argument, and then the real argument looks unexpected:
+        // name the unknown option alone instead of blaming a valid URL.
+        if (parsed.Tokens.FirstOrDefault(t => t.Type == System.CommandLine.Parsing.TokenType.Argument && t.Value.Length > 1 && t.Value[0] == '-'
+                && !double.TryParse(t.Value, System.Globalization.CultureInfo.InvariantCulture, out _)) is { } unknown)
+            messages = [$"unknown option '{unknown.Value}'"];
         string command = parsed.CommandResult.Command == parsed.RootCommandResult.Command ? "nfsns" : $"nfsns {parsed.CommandResult.Command.Name}";
         error.WriteLine($"nfsns: {string.Join("; ", messages)} (see '{command} --help')");
     }

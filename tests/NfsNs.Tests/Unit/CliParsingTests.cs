@@ -86,7 +86,7 @@ public class CliParsingTests
     [InlineData("ls nfs://h/e?bogus=1", "unknown argument 'bogus'")]
     [InlineData("ls nfs://h/e?version=4", "NFSv4 is not supported yet")]
     [InlineData("cat nfs://h/a%2Fb", "a name cannot contain '/'")]
-    [InlineData("ls --bogus nfs://h/e", "--bogus")]
+    [InlineData("ls --bogus nfs://h/e", "unknown option '--bogus'")]
     [InlineData("--uid -5 ls nfs://h/e", "--uid must be a number from 0 to 4294967295, not '-5'")]
     [InlineData("--gid x ls nfs://h/e", "--gid must be a number")]
     [InlineData("--netns pid:0 ls nfs://h/e", "is not a process id")]
