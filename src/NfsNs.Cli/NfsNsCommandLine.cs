@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net;
+using NfsNs.Server;
 using NfsNs.Server.FileSystem;
 using NfsNs.Cli.Commands;
 using NfsNs.Client;
@@ -365,13 +366,32 @@ internal sealed class NfsNsCommandLine
             AllowMultipleArgumentsPerToken = false,
         };
         var memory = new Option<bool>("--memory") { Description = "Serve an empty in-memory file system instead of DIR" };
+        var exportsFile = new Option<string?>("--exports")
+        {
+            Description = "Serve the exports listed in FILE (lines of PATH DIRECTORY|memory OPTIONS; see README) instead of DIR",
+            HelpName = "FILE",
+        };
+        var rpcbind = new Option<string>("--rpcbind")
+        {
+            Description = "Answer portmap/rpcbind on port 111 ourselves (embedded), register with the rpcbind already running " +
+                          "in the namespace (external), or neither (none)",
+            DefaultValueFactory = _ => "embedded",
+        };
+        rpcbind.AcceptOnlyFromAmong("embedded", "external", "none");
         var command = new Command("serve", "Serve a directory over NFSv3 (with MOUNT and portmap) until interrupted")
         {
-            directory, export, address, port, mountPort, readOnly, squash, anonUid, anonGid, allow, memory,
+            directory, export, address, port, mountPort, readOnly, squash, anonUid, anonGid, allow, memory, exportsFile, rpcbind,
         };
+        Option[] singleExportOptions = [export, readOnly, squash, anonUid, anonGid, allow, memory];
         Add(command,
             (r, g) => new ServeOptions
             {
+                ExportsFile = r.GetValue(exportsFile) is { } file
+                    && (r.GetValue(directory) is not null || singleExportOptions.Any(o => r.GetResult(o) is { Implicit: false }))
+                    ? throw new UsageException("--exports FILE replaces DIR, --memory, --export, --read-only, --squash, --anonuid, " +
+                        "--anongid and --allow: give those per export in the file")
+                    : r.GetValue(exportsFile),
+                Rpcbind = r.GetValue(rpcbind) switch { "external" => RpcbindMode.External, "none" => RpcbindMode.None, _ => RpcbindMode.Embedded },
                 Global = g,
                 Console = _console,
                 Directory = r.GetValue(directory),

@@ -22,6 +22,11 @@ public sealed record ServeOptions : CommandOptions
     public uint AnonymousGid { get; init; } = 65534;
     public IReadOnlyList<IPNetwork> Allow { get; init; } = [];
     public bool Memory { get; init; }
+
+    /// <summary>An exports file (<see cref="NfsExportsFile"/>) that replaces DIR/--memory and the per-export options.</summary>
+    public string? ExportsFile { get; init; }
+
+    public RpcbindMode Rpcbind { get; init; } = RpcbindMode.Embedded;
 }
 
 /// <summary>
@@ -42,37 +47,17 @@ public static class ServeCommand
             lock (error) error.WriteLine($"nfsns serve: {line}");
         }
 
-        IFileSystem backend;
-        if (options.Memory)
-        {
-            backend = new MemoryFileSystem(HandleCodec.CreateEphemeral(ExportId));
-        }
-        else
-        {
-            if (options.Directory is null) throw new UsageException("serve needs a DIR to export, or --memory");
-            string directory = Path.GetFullPath(options.Directory);
-            if (!System.IO.Directory.Exists(directory)) throw new UsageException($"{directory} is not a directory");
-            string stateDirectory = StateDirectoryFor(directory);
-            byte[] secret = HandleCodec.LoadOrCreateSecret(Path.Combine(stateDirectory, "handle-secret"));
-            backend = new LocalFileSystem(directory, new HandleCodec(ExportId, secret));
-            if (options.Global.Verbose) Log($"handle secret in {stateDirectory}");
-        }
-
-        using var ns = options.Global.Netns is { } spec ? NetworkNamespace.Open(spec) : null;
-        var export = new NfsExport(options.ExportPath, backend, new NfsExportOptions
-        {
-            ReadOnly = options.ReadOnly,
-            Squash = options.Squash,
-            AnonymousUid = options.AnonymousUid,
-            AnonymousGid = options.AnonymousGid,
-            AllowedClients = options.Allow,
-        });
+        IReadOnlyList<NfsExport> exports = options.ExportsFile is { } file
+            ? ExportsFromFile(file, options.Global.Verbose ? Log : null)
+            : [SingleExport(options, options.Global.Verbose ? Log : null)];
         try
         {
+            using var ns = options.Global.Netns is { } spec ? NetworkNamespace.Open(spec) : null;
             var server = await NfsServer.StartAsync(new NfsServerOptions
             {
                 Namespace = ns,
-                Exports = [export],
+                Exports = exports,
+                Rpcbind = options.Rpcbind,
                 Address = options.Address,
                 NfsPort = options.Port,
                 MountPort = options.MountPort,
@@ -93,8 +78,72 @@ public static class ServeCommand
         }
         finally
         {
-            (backend as IDisposable)?.Dispose();
+            DisposeBackends(exports);
         }
+    }
+
+    /// <summary>DIR or --memory with the per-export options, as export id 1.</summary>
+    private static NfsExport SingleExport(ServeOptions options, Action<string>? verboseLog)
+    {
+        IFileSystem backend;
+        if (options.Memory)
+        {
+            backend = new MemoryFileSystem(HandleCodec.CreateEphemeral(ExportId));
+        }
+        else
+        {
+            if (options.Directory is null) throw new UsageException("serve needs a DIR to export, --memory, or --exports FILE");
+            string directory = Path.GetFullPath(options.Directory);
+            if (!System.IO.Directory.Exists(directory)) throw new UsageException($"{directory} is not a directory");
+            backend = new LocalFileSystem(directory, new HandleCodec(ExportId, LoadSecret(directory, verboseLog)));
+        }
+        return new NfsExport(options.ExportPath, backend, new NfsExportOptions
+        {
+            ReadOnly = options.ReadOnly,
+            Squash = options.Squash,
+            AnonymousUid = options.AnonymousUid,
+            AnonymousGid = options.AnonymousGid,
+            AllowedClients = options.Allow,
+        });
+    }
+
+    /// <summary>Every export of the file; each directory keeps its own persisted handle secret.</summary>
+    private static IReadOnlyList<NfsExport> ExportsFromFile(string file, Action<string>? verboseLog)
+    {
+        IReadOnlyList<NfsExportsFileEntry> entries;
+        try
+        {
+            entries = NfsExportsFile.Load(file);
+        }
+        catch (NfsExportsFileException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        var exports = new List<NfsExport>();
+        try
+        {
+            foreach (var entry in entries)
+                exports.Add(entry.CreateExport(entry.Directory is { } directory ? LoadSecret(directory, verboseLog) : null));
+        }
+        catch
+        {
+            DisposeBackends(exports);
+            throw;
+        }
+        return exports;
+    }
+
+    private static byte[] LoadSecret(string directory, Action<string>? verboseLog)
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("nfsns serve runs on Linux only");
+        string stateDirectory = StateDirectoryFor(directory);
+        verboseLog?.Invoke($"handle secret of {directory} in {stateDirectory}");
+        return HandleCodec.LoadOrCreateSecret(Path.Combine(stateDirectory, "handle-secret"));
+    }
+
+    private static void DisposeBackends(IEnumerable<NfsExport> exports)
+    {
+        foreach (var export in exports) (export.Backend as IDisposable)?.Dispose();
     }
 
     private static void PrintClients(NfsServer server, TextWriter output)

@@ -3,9 +3,25 @@ using NfsNs.Namespaces;
 using NfsNs.Protocols.Mount3;
 using NfsNs.Protocols.Nfs3;
 using NfsNs.Protocols.Portmap;
+using NfsNs.Rpc;
 using NfsNs.Rpc.Server;
 
 namespace NfsNs.Server;
+
+/// <summary>How clients of an <see cref="NfsServer"/> find its NFS and MOUNT ports.</summary>
+public enum RpcbindMode
+{
+    /// <summary>The server answers portmap v2 and rpcbind v3/v4 itself, on <see cref="NfsServerOptions.PortmapPort"/>.</summary>
+    Embedded,
+    /// <summary>
+    /// The server registers NFS v3 and MOUNT v3 with the rpcbind already running in its network namespace
+    /// (<see cref="NfsServerOptions.ExternalRpcbind"/>, reached through the server's socket factory) and unregisters
+    /// them when it stops.
+    /// </summary>
+    External,
+    /// <summary>No portmapper: clients must be told the ports.</summary>
+    None,
+}
 
 /// <summary>Where and what an <see cref="NfsServer"/> serves.</summary>
 public sealed record NfsServerOptions
@@ -25,8 +41,16 @@ public sealed record NfsServerOptions
     public int NfsPort { get; init; } = Nfs3.DefaultPort;
     public int MountPort { get; init; } = DefaultMountPort;
 
-    /// <summary>The embedded portmap/rpcbind's port (111); null serves no portmapper (clients must be told the ports).</summary>
+    public RpcbindMode Rpcbind { get; init; } = RpcbindMode.Embedded;
+
+    /// <summary>
+    /// With <see cref="RpcbindMode.Embedded"/>: the embedded portmap/rpcbind's port (111); null serves no portmapper,
+    /// like <see cref="RpcbindMode.None"/>.
+    /// </summary>
     public int? PortmapPort { get; init; } = PortmapProtocol.Port;
+
+    /// <summary>With <see cref="RpcbindMode.External"/>: the rpcbind to register with, in the server's namespace.</summary>
+    public IPEndPoint ExternalRpcbind { get; init; } = new(IPAddress.Loopback, PortmapProtocol.Port);
 
     /// <summary>One line per mount, unmount, error and connection closed for cause.</summary>
     public Action<string>? Log { get; init; }
@@ -37,7 +61,8 @@ public sealed record NfsServerOptions
 
 /// <summary>
 /// An NFSv3 server running in this process, listening in one network namespace: NFS (100003 v3), MOUNT (100005 v3)
-/// and an embedded portmap/rpcbind (100000 v2–v4) on which both are registered, all on one <see cref="RpcServer"/>.
+/// and an embedded portmap/rpcbind (100000 v2–v4) on which both are registered, all on one <see cref="RpcServer"/>;
+/// or, with <see cref="RpcbindMode.External"/>, NFS and MOUNT registered with that namespace's own rpcbind.
 /// <code>
 /// await using var server = await NfsServer.StartAsync(new NfsServerOptions
 /// {
@@ -52,9 +77,13 @@ public sealed class NfsServer : IAsyncDisposable
     private readonly NetworkNamespace? _ownedNamespace;
     private readonly Nfs3Program _nfs;
     private readonly Mount3Program _mount;
+    private readonly Action<string>? _log;
+    private RpcbindRegistration? _registration;
 
-    private NfsServer(RpcServer rpc, NetworkNamespace? ownedNamespace, Nfs3Program nfs, Mount3Program mount, IReadOnlyList<NfsExport> exports)
+    private NfsServer(RpcServer rpc, NetworkNamespace? ownedNamespace, Nfs3Program nfs, Mount3Program mount, IReadOnlyList<NfsExport> exports,
+        Action<string>? log)
     {
+        _log = log;
         _rpc = rpc;
         _ownedNamespace = ownedNamespace;
         _nfs = nfs;
@@ -67,6 +96,9 @@ public sealed class NfsServer : IAsyncDisposable
     public IPEndPoint MountEndPoint { get; private set; } = null!;
     public IPEndPoint? PortmapEndPoint { get; private set; }
 
+    /// <summary>With <see cref="RpcbindMode.External"/>, what is registered with which rpcbind (until the server stops).</summary>
+    public RpcbindRegistration? RpcbindRegistration => _registration;
+
     /// <summary>The write verifier of this start (changes on every start).</summary>
     public ulong WriteVerifier => _nfs.WriteVerifier;
 
@@ -78,8 +110,11 @@ public sealed class NfsServer : IAsyncDisposable
 
     public RpcServer Rpc => _rpc;
 
-    /// <summary>Starts listening; a port in use or a bad export list fails here, with nothing left running.</summary>
-    public static Task<NfsServer> StartAsync(NfsServerOptions options, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts listening (and registers with the external rpcbind); a port in use, a bad export list or a failed
+    /// registration fails here, with nothing left running.
+    /// </summary>
+    public static async Task<NfsServer> StartAsync(NfsServerOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         cancellationToken.ThrowIfCancellationRequested();
@@ -89,6 +124,10 @@ public sealed class NfsServer : IAsyncDisposable
             throw new ArgumentException($"export path {samePath.Key} is given twice", nameof(options));
         if (options.Exports.GroupBy(e => e.ExportId).FirstOrDefault(g => g.Count() > 1) is { } sameId)
             throw new ArgumentException($"exports {string.Join(", ", sameId.Select(e => e.Path))} share export id {sameId.Key}: give each its own HandleCodec export id", nameof(options));
+        if (!Enum.IsDefined(options.Rpcbind))
+            throw new ArgumentException($"unknown rpcbind mode {options.Rpcbind}", nameof(options));
+        if (options.Rpcbind == RpcbindMode.External && options.ExternalRpcbind is not { Port: > 0 })
+            throw new ArgumentException("the external rpcbind needs an address with a port", nameof(options));
 
         NetworkNamespace? owned = options.Sockets is null && options.Namespace is null ? NetworkNamespace.Current() : null;
         ISocketFactory sockets = options.Sockets ?? new NamespaceSocketFactory(options.Namespace ?? owned!);
@@ -96,7 +135,7 @@ public sealed class NfsServer : IAsyncDisposable
         var rpc = new RpcServer(sockets, rpcOptions);
         var nfs = new Nfs3Program(options.Exports, options.Log);
         var mount = new Mount3Program(options.Exports, options.Log);
-        var server = new NfsServer(rpc, owned, nfs, mount, options.Exports);
+        var server = new NfsServer(rpc, owned, nfs, mount, options.Exports, options.Log);
         try
         {
             rpc.Register(nfs);
@@ -105,7 +144,7 @@ public sealed class NfsServer : IAsyncDisposable
             server.MountEndPoint = options.MountPort == options.NfsPort
                 ? server.NfsEndPoint
                 : rpc.Listen(new IPEndPoint(options.Address, options.MountPort));
-            if (options.PortmapPort is { } portmapPort)
+            if (options.Rpcbind == RpcbindMode.Embedded && options.PortmapPort is { } portmapPort)
             {
                 var portmap = new PortmapServer();
                 rpc.Register(portmap);
@@ -116,20 +155,41 @@ public sealed class NfsServer : IAsyncDisposable
                 portmap.Registry.Register(Nfs3.Program, Nfs3.Version, server.NfsEndPoint);
                 portmap.Registry.Register(Mount3.Program, Mount3.Version, server.MountEndPoint);
             }
+            if (options.Rpcbind == RpcbindMode.External)
+            {
+                server._registration = await RpcbindRegistration.RegisterAsync(sockets, options.ExternalRpcbind,
+                    [new(Nfs3.Program, Nfs3.Version, server.NfsEndPoint), new(Mount3.Program, Mount3.Version, server.MountEndPoint)],
+                    cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
-            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            await server.DisposeAsync().ConfigureAwait(false);
             throw;
         }
         options.Log?.Invoke($"serving {string.Join(", ", options.Exports)} on NFS {server.NfsEndPoint}, MOUNT {server.MountEndPoint}"
-            + (server.PortmapEndPoint is { } pm ? $", portmap {pm}" : "") + $" in namespace {rpc.Namespace}");
-        return Task.FromResult(server);
+            + (server.PortmapEndPoint is { } pm ? $", portmap {pm}" : "")
+            + (server._registration is { } registered ? $", registered with rpcbind at {registered.Rpcbind} ({registered.Protocol})" : "")
+            + $" in namespace {rpc.Namespace}");
+        return server;
     }
 
     /// <summary>Stops accepting, lets calls in progress finish (up to the RPC shutdown timeout) and closes every connection.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Unregister first, so that no client is sent to ports about to close.
+        if (Interlocked.Exchange(ref _registration, null) is { } registration)
+        {
+            try
+            {
+                await registration.UnregisterAsync().ConfigureAwait(false);
+                _log?.Invoke($"unregistered from rpcbind at {registration.Rpcbind}");
+            }
+            catch (RpcException e)
+            {
+                _log?.Invoke($"could not unregister from rpcbind at {registration.Rpcbind}: {e.Message}");
+            }
+        }
         await _rpc.DisposeAsync().ConfigureAwait(false);
         _ownedNamespace?.Dispose();
     }

@@ -29,6 +29,18 @@ public sealed class PortmapClient
         _caller.CallAsync(PortmapProcedure.GetPort, new PortmapMapping(program, version, protocol, 0),
             static (ref XdrReader reader) => reader.ReadUInt32(), cancellationToken);
 
+    /// <summary>
+    /// PMAPPROC_SET: registers <paramref name="mapping"/>; false when the program version is already registered for
+    /// that protocol. rpcbind accepts it only from a loopback sender.
+    /// </summary>
+    public Task<bool> SetAsync(PortmapMapping mapping, CancellationToken cancellationToken) =>
+        _caller.CallAsync(PortmapProcedure.Set, mapping, static (ref XdrReader reader) => reader.ReadBool(), cancellationToken);
+
+    /// <summary>PMAPPROC_UNSET: removes every mapping of the program version (protocol and port are ignored, RFC 1833 §3.2).</summary>
+    public Task<bool> UnsetAsync(uint program, uint version, CancellationToken cancellationToken) =>
+        _caller.CallAsync(PortmapProcedure.Unset, new PortmapMapping(program, version, 0, 0),
+            static (ref XdrReader reader) => reader.ReadBool(), cancellationToken);
+
     /// <summary>PMAPPROC_DUMP: every registration (at most <see cref="PortmapProtocol.MaxDumpEntries"/>).</summary>
     public Task<IReadOnlyList<PortmapMapping>> DumpAsync(CancellationToken cancellationToken) =>
         _caller.CallAsync(PortmapProcedure.Dump, XdrVoid.Value, ReadMappingList, cancellationToken);
@@ -62,6 +74,20 @@ public sealed class RpcbindClient
 
     public Task NullAsync(CancellationToken cancellationToken) =>
         _caller.CallAsync(RpcbindProcedure.Null, XdrVoid.Value, XdrVoid.Read, cancellationToken);
+
+    /// <summary>
+    /// RPCBPROC_SET: registers <paramref name="entry"/> (rpcbind replaces r_owner with the caller's identity); false
+    /// when the program version is already registered for that netid. rpcbind accepts it only from a loopback sender.
+    /// </summary>
+    public Task<bool> SetAsync(RpcbindEntry entry, CancellationToken cancellationToken) =>
+        _caller.CallAsync(RpcbindProcedure.Set, entry, static (ref XdrReader reader) => reader.ReadBool(), cancellationToken);
+
+    /// <summary>
+    /// RPCBPROC_UNSET: removes the registration of the program version for <see cref="RpcbindEntry.NetId"/>, or for
+    /// every netid when it is empty (RFC 1833 §2.2.1); r_addr is ignored.
+    /// </summary>
+    public Task<bool> UnsetAsync(RpcbindEntry entry, CancellationToken cancellationToken) =>
+        _caller.CallAsync(RpcbindProcedure.Unset, entry, static (ref XdrReader reader) => reader.ReadBool(), cancellationToken);
 
     /// <summary>
     /// RPCBPROC_GETADDR: the universal address (see <see cref="UniversalAddress"/>) of the program version named in
