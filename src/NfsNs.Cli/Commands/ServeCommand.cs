@@ -65,6 +65,13 @@ public static class ServeCommand
             }, cancellationToken).ConfigureAwait(false);
             await using (server.ConfigureAwait(false))
             {
+                // SIGUSR1 (10 on Linux; PosixSignal takes raw numbers) prints the per-client table, as a daemon's
+                // status dump; the server keeps running.
+                using var dump = System.Runtime.InteropServices.PosixSignalRegistration.Create((System.Runtime.InteropServices.PosixSignal)10, context =>
+                {
+                    context.Cancel = true;
+                    lock (options.Console.Out) PrintClients(server, options.Console.Out);
+                });
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);

@@ -37,14 +37,21 @@ public sealed class ServeCommandTests
                 await using var read = await mount.OpenReadAsync("hello");
                 Assert.Equal("served by nfsns serve", await new StreamReader(read).ReadToEndAsync());
             }
-            (await ProcessRunner.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10))).EnsureSuccess();
+            string pid = process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // SIGUSR1 prints the client table and keeps serving.
+            (await ProcessRunner.RunAsync("kill", ["-USR1", pid], TimeSpan.FromSeconds(10))).EnsureSuccess();
+            await Task.Delay(500);
+            Assert.False(process.HasExited);
+            await using (var again = await NfsMount.MountAsync($"nfs://127.0.0.1/export?netns={ns.Name}"))
+                await again.GetAttributesAsync("hello");
+            (await ProcessRunner.RunAsync("kill", ["-TERM", pid], TimeSpan.FromSeconds(10))).EnsureSuccess();
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             string stdout = await stdoutTask;
             string log;
             lock (stderr) log = stderr.ToString();
             Assert.True(process.ExitCode is 0 or 143, $"exit {process.ExitCode}; stderr: {log}");
             Assert.Contains("MNT /export from 127.0.0.1", log);
-            Assert.Contains("CLIENT", stdout);
+            Assert.Equal(2, stdout.Split("CLIENT").Length - 1); // once for SIGUSR1, once at exit
             Assert.Contains("127.0.0.1", stdout);
         }
         finally
