@@ -146,49 +146,17 @@ public sealed class ServeConfigTests
         await using var ns = await TestNamespace.CreateAsync("emb-clif");
         await using var rpcbind = await RpcbindDaemon.StartAsync(ns);
         string exportsFile = WriteExportsFile(ns);
-        string cli = Path.Combine(AppContext.BaseDirectory, "NfsNs.Cli.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         // The handle secret of the directory goes under the namespace's state directory, removed with it.
-        start.Environment["XDG_STATE_HOME"] = Path.Combine(ns.StateDirectory, "state");
-        foreach (string argument in new[] { cli, "serve", "--exports", exportsFile, "--rpcbind", "external", "--netns", ns.Name })
-            start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var stderr = new StringBuilder();
-        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stderr) stderr.AppendLine(e.Data);
-            if (e.Data.Contains("serving /mem", StringComparison.Ordinal)) serving.TrySetResult();
-        };
-        process.BeginErrorReadLine();
-        var stdoutTask = process.StandardOutput.ReadToEndAsync();
-        string Log()
-        {
-            lock (stderr) return stderr.ToString();
-        }
-        try
-        {
-            await Task.WhenAny(serving.Task, process.WaitForExitAsync()).WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.True(serving.Task.IsCompleted, $"nfsns serve did not start: {Log()}");
-            Assert.Contains("registered with rpcbind at 127.0.0.1:111", Log(), StringComparison.Ordinal);
-            Assert.True(await rpcbind.AnswersAsync(100003, 3));
-            await AssertBothExportsServeAsync(ns.Name);
+        await using var serve = await ServeProcess.StartAsync(
+            ["serve", "--exports", exportsFile, "--rpcbind", "external", "--netns", ns.Name], "serving /mem",
+            new Dictionary<string, string> { ["XDG_STATE_HOME"] = Path.Combine(ns.StateDirectory, "state") });
+        Assert.Contains("registered with rpcbind at 127.0.0.1:111", serve.Log, StringComparison.Ordinal);
+        Assert.True(await rpcbind.AnswersAsync(100003, 3));
+        await AssertBothExportsServeAsync(ns.Name);
 
-            (await ProcessRunner.RunAsync("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10))).EnsureSuccess();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            await stdoutTask;
-            Assert.True(process.ExitCode is 0 or 143, $"exit {process.ExitCode}; stderr: {Log()}");
-            Assert.DoesNotContain("100003", await rpcbind.ListAsync(), StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
-            }
-        }
+        await serve.StopAsync();
+        Assert.True(serve.ExitCode is 0 or 143, $"exit {serve.ExitCode}; stderr: {serve.Log}");
+        Assert.DoesNotContain("100003", await rpcbind.ListAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
