@@ -103,8 +103,9 @@ public sealed partial class TestNamespace : IAsyncDisposable
             var delete = await Ip(CancellationToken.None, "netns", "del", Name);
             if (!delete.Succeeded && File.Exists(Path)) delete.EnsureSuccess();
         }
+        // rm, not Directory.Delete: an export in here may hold names that are not UTF-8, which .NET cannot name.
         if (!KeepState && Directory.Exists(StateDirectory))
-            Directory.Delete(StateDirectory, recursive: true);
+            (await ProcessRunner.RunAsync("rm", ["-rf", "--", StateDirectory], ProcessRunner.DefaultTimeout)).EnsureSuccess();
         if (leftovers.Count > 0)
             throw new PeerException($"namespace {Name} was deleted while processes still ran inside: " +
                 string.Join(", ", leftovers.Select(Describe)) + "; whoever started them must stop them first");

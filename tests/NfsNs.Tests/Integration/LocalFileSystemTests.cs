@@ -34,7 +34,8 @@ public sealed class LocalFileSystemTests : FileSystemContractTests
     public override void Dispose()
     {
         foreach (var fs in _instances) fs.Dispose();
-        Directory.Delete(_state, recursive: true);
+        // rm, not Directory.Delete: a failed test may leave names that are not UTF-8, which .NET cannot name.
+        NfsNs.Peers.ProcessRunner.RunAsync("rm", ["-rf", "--", _state], TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().EnsureSuccess();
         base.Dispose();
     }
 
@@ -54,6 +55,29 @@ public sealed class LocalFileSystemTests : FileSystemContractTests
         var otherSecret = new LocalFileSystem(_export, HandleCodec.CreateEphemeral(1));
         _instances.Add(otherSecret);
         Assert.Equal(FileSystemError.BadHandle, await ErrorOf(() => otherSecret.GetAttributesAsync(Root, f.Handle, None).AsTask()));
+    }
+
+    [Fact]
+    public async Task Names_and_link_targets_that_are_not_UTF8_reach_the_disk_and_come_back_byte_for_byte()
+    {
+        // "bad\xFF\xFE" as the XDR layer decodes it: each invalid byte is an escape (XdrText).
+        string name = NfsNs.Xdr.XdrText.Decode([0x62, 0x61, 0x64, 0xFF, 0xFE]);
+        string target = NfsNs.Xdr.XdrText.Decode([0x74, 0xFF]);
+        var file = await WriteFile(RootHandle, name, "odd"u8.ToArray());
+        await Fs.SymlinkAsync(Root, RootHandle, "link", target, AttributeChanges.None, None);
+
+        var onDisk = await NfsNs.Peers.ProcessRunner.RunAsync("bash",
+            ["-c", "test -f \"$1/$(printf 'bad\\xff\\xfe')\" && readlink \"$1/link\" | od -An -tx1", "sh", _export], TimeSpan.FromSeconds(10));
+        Assert.Equal(0, onDisk.ExitCode);
+        Assert.Equal("74 ff 0a", onDisk.Stdout.Trim());
+
+        var page = await Fs.ReadDirectoryAsync(Root, RootHandle, 0, 0, 100, withObjects: false, None);
+        Assert.Contains(page.Entries, e => e.Name == name);
+        Assert.Equal(target, await Fs.ReadLinkAsync(Root, (await Fs.LookupAsync(Root, RootHandle, "link", None)).Handle, None));
+        Assert.Equal(file.Attributes.FileId, (await Fs.LookupAsync(Root, RootHandle, name, None)).Attributes.FileId);
+        await Fs.RemoveAsync(Root, RootHandle, name, None);
+        await Fs.RemoveAsync(Root, RootHandle, "link", None);
+        Assert.Empty(Directory.GetFileSystemEntries(_export));
     }
 
     [Fact]

@@ -56,11 +56,19 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the running server (if any) and starts a new one on the same ports with <paramref name="exports"/>.</summary>
+    /// <summary>
+    /// Stops the running server (if any) and starts a new one on the same ports with <paramref name="exports"/>;
+    /// backends of the old exports that the new ones do not reuse are disposed.
+    /// </summary>
     public async Task RestartAsync(IReadOnlyList<NfsExport>? exports = null)
     {
         if (Server is not null) await Server.DisposeAsync();
-        Exports = exports ?? Exports;
+        if (exports is not null)
+        {
+            foreach (var replaced in Exports.Where(old => !exports.Any(e => ReferenceEquals(e.Backend, old.Backend))))
+                (replaced.Backend as IDisposable)?.Dispose();
+            Exports = exports;
+        }
         Server = await NfsServer.StartAsync(new NfsServerOptions
         {
             Namespace = Handle,

@@ -3,7 +3,7 @@ using NfsNs.Peers;
 namespace NfsNs.Tests.Support;
 
 /// <summary>One namespace with a ganesha exporting a directory of its own, reachable inside as 127.0.0.1:/export.</summary>
-public sealed class GaneshaSide
+public sealed class GaneshaSide : IServerSide
 {
     public required string Label { get; init; }
     public required TestNamespace Namespace { get; init; }
@@ -12,6 +12,9 @@ public sealed class GaneshaSide
     public string ExportDirectory => Server.ExportDirectory;
     /// <summary>The content of <see cref="GaneshaPairFixture.HelloFile"/> in this side's export, different per side.</summary>
     public required string HelloText { get; init; }
+    public int? ProcessIdInside => Server.GaneshaPid;
+
+    public Task RestartAsync() => Server.RestartAsync();
 
     public override string ToString() => $"side {Label} ({Namespace})";
 }
@@ -21,17 +24,22 @@ public sealed class GaneshaSide
 /// 127.0.0.1:2049, exporting different content. Shared by every test in <see cref="GaneshaPairCollection"/>;
 /// tests must not stop or reconfigure these servers (start their own for that).
 /// </summary>
-public sealed class GaneshaPairFixture : IAsyncLifetime
+public sealed class GaneshaPairFixture : IAsyncLifetime, IServerPairFixture
 {
-    public const string HelloFile = "hello.txt";
-    /// <summary>A subdirectory present on both sides, with <see cref="SubdirectoryFile"/> inside.</summary>
-    public const string Subdirectory = "dir";
-    public const string SubdirectoryFile = "inner.txt";
+    public const string HelloFile = ServerPairContent.HelloFile;
+    public const string Subdirectory = ServerPairContent.Subdirectory;
+    public const string SubdirectoryFile = ServerPairContent.SubdirectoryFile;
 
     private GaneshaSide? _a, _b;
 
     public GaneshaSide A => _a ?? throw new InvalidOperationException("the ganesha pair is not started");
     public GaneshaSide B => _b ?? throw new InvalidOperationException("the ganesha pair is not started");
+    IServerSide IServerPairFixture.A => A;
+    IServerSide IServerPairFixture.B => B;
+
+    async Task<IServerSide> IServerPairFixture.StartSideAsync(string label) => await StartSideAsync(label);
+
+    Task IServerPairFixture.StopSideAsync(IServerSide side) => StopSideAsync((GaneshaSide)side);
 
     public async Task InitializeAsync()
     {
@@ -54,10 +62,7 @@ public sealed class GaneshaPairFixture : IAsyncLifetime
         try
         {
             string export = Path.Combine(ns.StateDirectory, "export");
-            Directory.CreateDirectory(Path.Combine(export, Subdirectory));
-            string hello = $"hello from namespace {label} ({ns.Name})\n";
-            await File.WriteAllTextAsync(Path.Combine(export, HelloFile), hello);
-            await File.WriteAllTextAsync(Path.Combine(export, Subdirectory, SubdirectoryFile), $"inner {label}\n");
+            string hello = ServerPairContent.Create(export, label, ns);
             var server = await GaneshaServer.StartAsync(ns, export, options);
             return new GaneshaSide { Label = label, Namespace = ns, Server = server, HelloText = hello };
         }

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Text;
+using NfsNs.Xdr;
 using static NfsNs.Server.FileSystem.LocalNative;
 using Statx = NfsNs.Namespaces.LibC.Statx;
 
@@ -304,7 +304,7 @@ public sealed unsafe class LocalFileSystem : IFileSystem, IDisposable
             fixed (byte* p = buffer) length = readlinkat(r.Fd, "", p, buffer.Length);
             if (length < 0) throw Errno("readlinkat");
             if (length >= buffer.Length) throw new FileSystemException(FileSystemError.NameTooLong, "symbolic link target over 4096 bytes");
-            return Encoding.UTF8.GetString(buffer, 0, (int)length);
+            return XdrText.Decode(buffer.AsSpan(0, (int)length));
         }));
 
     // ---- data -------------------------------------------------------------------------------------------------
@@ -628,7 +628,7 @@ public sealed unsafe class LocalFileSystem : IFileSystem, IDisposable
                 ulong next = BinaryPrimitives.ReadUInt64LittleEndian(record[8..]);
                 int recordLength = BinaryPrimitives.ReadUInt16LittleEndian(record[16..]);
                 ReadOnlySpan<byte> nameBytes = record[19..recordLength];
-                string name = Encoding.UTF8.GetString(nameBytes[..nameBytes.IndexOf((byte)0)]);
+                string name = XdrText.Decode(nameBytes[..nameBytes.IndexOf((byte)0)]);
                 position += recordLength;
                 if (entries.Count == maxEntries) return new DirectoryPage(entries, verifier, EndOfDirectory: false);
                 if (name == ".." && dir.IsRoot) inode = _rootInode;

@@ -104,7 +104,7 @@ public sealed class MemoryFileSystem : IFileSystem
 
     private FileAttributes AttributesOf(Node n) => new(
         n.Type, n.Mode, n.LinkCount, n.Uid, n.Gid,
-        n.Type == FileType.SymbolicLink ? (ulong)System.Text.Encoding.UTF8.GetByteCount(n.LinkTarget!) : n.Size,
+        n.Type == FileType.SymbolicLink ? (ulong)NfsNs.Xdr.XdrText.GetByteCount(n.LinkTarget!) : n.Size,
         (ulong)(n.Chunks?.Count ?? 0) * ChunkSize,
         n.Device, _fileSystemId, n.Id, n.AccessTime, n.ModifyTime, n.ChangeTime);
 

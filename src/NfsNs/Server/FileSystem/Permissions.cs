@@ -143,7 +143,7 @@ internal static class Permissions
             throw new FileSystemException(FileSystemError.Invalid, "empty file name");
         if (name.Contains('/') || name.Contains('\0'))
             throw new FileSystemException(FileSystemError.Invalid, $"file name '{name.Replace("\0", "\\0")}' contains '/' or NUL");
-        if (System.Text.Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
+        if (NfsNs.Xdr.XdrText.GetByteCount(name) > MaxNameBytes)
             throw new FileSystemException(FileSystemError.NameTooLong, $"file name longer than {MaxNameBytes} bytes");
     }
 

@@ -8,20 +8,27 @@ namespace NfsNs.Tests.Integration;
 
 /// <summary>
 /// N6 of shared/cases/namespaces.md: mounts of one server through one namespace share one connection; the same
-/// address through another namespace shares nothing. Also the mount table's view of it.
+/// address through another namespace shares nothing. Also the mount table's view of it. Against ganesha and the
+/// embedded server.
 /// </summary>
-[Collection(GaneshaPairCollection.Name)]
-[Trait("Category", "Integration")]
-public sealed class SharingGaneshaTests(GaneshaPairFixture pair)
+public abstract class SharingTests(IServerPairFixture pair)
 {
-    private static async Task<int> EstablishedNfsConnectionsAsync(GaneshaSide side)
+    [Collection(GaneshaPairCollection.Name)]
+    [Trait("Category", "Integration")]
+    public sealed class Ganesha(GaneshaPairFixture fixture) : SharingTests(fixture);
+
+    [Collection(EmbeddedPairCollection.Name)]
+    [Trait("Category", "Integration")]
+    public sealed class Embedded(EmbeddedPairFixture fixture) : SharingTests(fixture);
+
+    private static async Task<int> EstablishedNfsConnectionsAsync(IServerSide side)
     {
         var result = await side.Namespace.RunAsync("ss", "-Htn", "state", "established", "( dport = :2049 )");
         Assert.Equal(0, result.ExitCode);
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
     }
 
-    private static Task<NfsMount> MountAsync(NfsClientRegistry registry, GaneshaSide side, NetworkNamespace ns, string path = "/export") =>
+    private static Task<NfsMount> MountAsync(NfsClientRegistry registry, IServerSide side, NetworkNamespace ns, string path = "/export") =>
         NfsMount.MountAsync(new NfsMountOptions { Host = "127.0.0.1", Path = path, Namespace = ns }, registry);
 
     [Fact]
@@ -30,11 +37,12 @@ public sealed class SharingGaneshaTests(GaneshaPairFixture pair)
         var registry = new NfsClientRegistry();
         using var nsA = NetworkNamespace.Open(pair.A.Namespace.Path);
         using var nsB = NetworkNamespace.Open(pair.B.Namespace.Path);
-        // Two names for one namespace share too: identity is the inode, not the name.
-        using var nsAByPid = NetworkNamespace.Open($"pid:{pair.A.Server.GaneshaPid}");
+        // Two names for one namespace share too: identity is the inode, not the name. The second name is the
+        // server process's (pid:N), or for an in-process server /proc/self/fd/N of a second handle.
+        using var nsAOtherName = pair.A.ProcessIdInside is { } pid ? NetworkNamespace.Open($"pid:{pid}") : nsA.Clone();
 
         await using var first = await MountAsync(registry, pair.A, nsA);
-        await using var second = await MountAsync(registry, pair.A, nsAByPid, $"/export/{GaneshaPairFixture.Subdirectory}");
+        await using var second = await MountAsync(registry, pair.A, nsAOtherName, $"/export/{ServerPairContent.Subdirectory}");
         await using var other = await MountAsync(registry, pair.B, nsB);
 
         Assert.Same(first.Server, second.Server);
@@ -45,11 +53,11 @@ public sealed class SharingGaneshaTests(GaneshaPairFixture pair)
 
         // A change through one mount is visible through the other at once (no attribute-timeout wait).
         string name = $"n6-{Guid.NewGuid():N}"[..11];
-        await using (var file = await first.OpenWriteAsync($"/{GaneshaPairFixture.Subdirectory}/{name}"))
+        await using (var file = await first.OpenWriteAsync($"/{ServerPairContent.Subdirectory}/{name}"))
             await file.WriteAsync(Encoding.UTF8.GetBytes("shared"));
-        Assert.Equal($"/{GaneshaPairFixture.Subdirectory}", second.PathInExport);
+        Assert.Equal($"/{ServerPairContent.Subdirectory}", second.PathInExport);
         Assert.Equal(6UL, (await second.GetAttributesAsync($"{second.PathInExport}/{name}")).Size);
-        await Assert.ThrowsAsync<Nfs3Exception>(() => other.GetAttributesAsync($"/{GaneshaPairFixture.Subdirectory}/{name}"));
+        await Assert.ThrowsAsync<Nfs3Exception>(() => other.GetAttributesAsync($"/{ServerPairContent.Subdirectory}/{name}"));
 
         var table = registry.MountTable();
         Assert.Equal(3, table.Count);
