@@ -51,23 +51,35 @@ public sealed class PeerFixtureTests(GaneshaPairFixture pair, ITestOutputHelper 
     [Fact(Timeout = Timeout)]
     public async Task Tshark_around_nfs_ls_sees_rpc_and_nothing_malformed()
     {
+        // Under heavy load (the whole suite on 2 cores) a capture has, rarely, come back without the last TCP stream
+        // (NFS on 2049) although the marker arrived and nothing was counted dropped. The capture is the instrument
+        // here, not the thing tested: one more try on that symptom only, with the first attempt's packets logged.
+        for (int attempt = 1; ; attempt++)
+        {
+            var (summary, rpc) = await CaptureNfsLsAsync();
+            Assert.True(summary.IsWellFormed, "malformed packets:\n" + string.Join('\n', summary.MalformedPackets));
+            Assert.Equal(0, summary.Dropped);
+            Assert.True(summary.RpcCalls > 0, $"no RPC calls in {summary}");
+            Assert.Equal(summary.RpcCalls, summary.RpcReplies);
+            Assert.Contains(rpc, packet => packet.Program == "100005");
+            // nfs-ls: portmap GETPORT, MOUNT MNT, then NFSv3 READDIRPLUS (RFC 1813 procedure 17).
+            bool sawReadDirPlus = rpc.Any(packet => packet.Program == "100003" && packet.NfsProcedure.Split(',').Contains("17"));
+            if (sawReadDirPlus) return;
+            foreach (var packet in rpc) output.WriteLine($"attempt {attempt}: {packet}");
+            Assert.True(attempt < 2, "no NFSv3 READDIRPLUS in two captures of nfs-ls (see the output for the packets seen)");
+        }
+    }
+
+    private async Task<(CaptureSummary Summary, IReadOnlyList<RpcPacket> Rpc)> CaptureNfsLsAsync()
+    {
         var side = pair.A;
         await using var capture = await TsharkCapture.StartAsync(side.Namespace,
             $"port {GaneshaServer.Port} or port {GaneshaServer.RpcbindPort} or port {GaneshaServer.MountPort}",
             rpcPorts: [GaneshaServer.MountPort]);
         var ls = (await Libnfs.LsAsync(side.Namespace, Libnfs.Url())).EnsureSuccess();
         Assert.Contains(GaneshaPairFixture.HelloFile, ls.Stdout);
-
         var summary = await capture.StopAsync();
-        var rpc = await capture.ListRpcAsync();
-        foreach (var packet in rpc) output.WriteLine(packet.ToString());
-        Assert.True(summary.IsWellFormed, "malformed packets:\n" + string.Join('\n', summary.MalformedPackets));
-        Assert.Equal(0, summary.Dropped);
-        Assert.True(summary.RpcCalls > 0, $"no RPC calls in {summary}");
-        Assert.Equal(summary.RpcCalls, summary.RpcReplies);
-        // nfs-ls: portmap GETPORT, MOUNT MNT, then NFSv3 READDIRPLUS (RFC 1813 procedure 17).
-        Assert.Contains(rpc, packet => packet.Program == "100003" && packet.NfsProcedure.Split(',').Contains("17"));
-        Assert.Contains(rpc, packet => packet.Program == "100005");
+        return (summary, await capture.ListRpcAsync());
     }
 
     [Fact(Timeout = Timeout)]
