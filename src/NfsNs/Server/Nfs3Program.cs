@@ -479,8 +479,12 @@ public sealed class Nfs3Program : ProcedureTableProgram
         uint dirCount, uint maxCount, bool plus, CancellationToken ct) =>
         RunAsync(rpc, handle, FailureArm.PostOp, async (call, ct) =>
         {
-            // Smallest entry: value-follows + fileid + 4-byte name + cookie (+ two absent optionals for PLUS).
-            int smallestEntry = plus ? 32 : 24;
+            // How many entries to ask the file system for: what fits if every entry is small. For PLUS, an entry
+            // with its attributes (fattr3 84 + flag 4) is at least 120 bytes (value-follows 4, fileid 8, 4-byte name
+            // 8, cookie 8, attributes 88, absent handle 4); asking for more only makes the backend stat and hash
+            // entries that are then dropped (READDIRPLUS cost 4-5x its due). A page that stops short is still a
+            // correct page, not EOF.
+            int smallestEntry = plus ? 120 : 24;
             int maxEntries = (int)Math.Clamp(Math.Min(maxCount, MaxTransferSize) / smallestEntry + 1, 2, 16384);
             var page = await call.Fs.ReadDirectoryAsync(call.Caller, call.First, cookie, verifier, maxEntries, plus, ct).ConfigureAwait(false);
             var dirAttributes = await PostOpAsync(call, call.First, ct).ConfigureAwait(false);
