@@ -11,9 +11,6 @@ public static class ExitCodes
     /// <summary>The command line is wrong: unknown option, missing argument, malformed URL.</summary>
     public const int Usage = 2;
 
-    /// <summary>The command exists but has no implementation yet (EX_SOFTWARE from sysexits.h).</summary>
-    public const int NotImplemented = 70;
-
     /// <summary>Stopped by Ctrl-C: 128 + SIGINT, as shells report it.</summary>
     public const int Interrupted = 128 + 2;
 

@@ -93,9 +93,6 @@ public static class NfsNsCli
         {
             // Whatever a cancelled operation throws (OperationCanceledException, a closed socket…) is the interrupt.
             _ when interrupted => (ExitCodes.Interrupted, "interrupted"),
-            NotImplementedException when failure.Message == DefaultNotImplementedMessage =>
-                (ExitCodes.NotImplemented, "this command is not implemented yet"),
-            NotImplementedException => (ExitCodes.NotImplemented, OneLine(failure.Message)),
             NfsUrlException or UsageException => (ExitCodes.Usage, OneLine(failure.Message)),
             _ => (ExitCodes.Failure, Describe(failure)),
         };
@@ -104,7 +101,6 @@ public static class NfsNsCli
         return exitCode;
     }
 
-    private static readonly string DefaultNotImplementedMessage = new NotImplementedException().Message;
 
     private static Exception Unwrap(Exception exception)
     {

@@ -27,10 +27,3 @@ public abstract record CommandOptions
     public required GlobalOptions Global { get; init; }
     public required CliConsole Console { get; init; }
 }
-
-/// <summary>The exception every command body throws until it is written.</summary>
-internal static class NotWrittenYet
-{
-    public static NotImplementedException Command(string name) =>
-        new($"'nfsns {name}' is not implemented yet (the command line is parsed; the NFS client call is still to be written)");
-}

@@ -147,7 +147,6 @@ public class CliParsingTests
         { new InvalidOperationException("two\nlines"), ExitCodes.Failure, "nfsns: two lines" },
         { new UsageException("cp: nonsense"), ExitCodes.Usage, "nfsns: cp: nonsense" },
         { new NfsUrlException("nfs://x", "bad"), ExitCodes.Usage, "nfsns: invalid NFS URL 'nfs://x': bad" },
-        { new NotImplementedException(), ExitCodes.NotImplemented, "nfsns: this command is not implemented yet" },
     };
 
     [Theory]
