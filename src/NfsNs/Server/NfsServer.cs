@@ -146,7 +146,7 @@ public sealed class NfsServer : IAsyncDisposable
                 : rpc.Listen(new IPEndPoint(options.Address, options.MountPort));
             if (options.Rpcbind == RpcbindMode.Embedded && options.PortmapPort is { } portmapPort)
             {
-                var portmap = new PortmapServer();
+                var portmap = new PortmapServer(log: options.Log);
                 rpc.Register(portmap);
                 server.PortmapEndPoint = portmapPort == server.NfsEndPoint.Port ? server.NfsEndPoint
                     : portmapPort == server.MountEndPoint.Port ? server.MountEndPoint

@@ -52,6 +52,26 @@ public class PortmapServerTests
     }
 
     [Fact]
+    public async Task A_client_cannot_unset_the_servers_own_registrations()
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var portmap = new PortmapServer(log: log.Enqueue);
+        await using var server = new RpcServer(TestSockets.ProcessNamespace);
+        server.Register(portmap);
+        var endPoint = server.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        portmap.Registry.Register(RpcPrograms.Nfs, 3, new IPEndPoint(IPAddress.Any, 2049));
+
+        await using var connection = new RpcConnection(TestSockets.ProcessNamespace, endPoint, Fast);
+        var v2 = new PortmapClient(new RpcProgramClient(connection, PortmapProtocol.Program, 2, RpcCredentials.None));
+        var v4 = new RpcbindClient(new RpcProgramClient(connection, PortmapProtocol.Program, 4, RpcCredentials.None));
+        // Both protocols' UNSET are refused for what the server registered itself, and say so in the log.
+        Assert.False(await v2.UnsetAsync(RpcPrograms.Nfs, 3, CancellationToken.None).Within());
+        Assert.False(await v4.UnsetAsync(new RpcbindEntry(RpcPrograms.Nfs, 3, "", "", ""), CancellationToken.None).Within());
+        Assert.Equal(2049u, await v2.GetPortAsync(RpcPrograms.Nfs, 3, PortmapProtocol.IpProtocolTcp, CancellationToken.None).Within());
+        Assert.Contains(log, line => line.Contains("refused UNSET of 100003 v3", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Rpcinfo_and_RpcBinder_find_the_registrations_inside_a_namespace()
     {
         using var ns = TestNetworkNamespace.Create();

@@ -16,9 +16,12 @@ namespace NfsNs.Protocols.Portmap;
 public sealed class PortmapServer : ProcedureTableProgram
 {
 
-    public PortmapServer(RpcbindRegistry? registry = null) : base(new RpcProgram(PortmapProtocol.Program))
+    private readonly Action<string>? _log;
+
+    public PortmapServer(RpcbindRegistry? registry = null, Action<string>? log = null) : base(new RpcProgram(PortmapProtocol.Program))
     {
         Registry = registry ?? new RpcbindRegistry();
+        _log = log;
         Procedures
             .On(PortmapVersion, PortmapProcedure.Null, Null)
             .On(PortmapVersion, PortmapProcedure.Set, PortmapMapping.Read, PortmapSet, nonIdempotent: true)
@@ -73,7 +76,21 @@ public sealed class PortmapServer : ProcedureTableProgram
 
     /// <summary>PMAPPROC_UNSET ignores prot and port: every netid of (prog, vers) goes (RFC 1833 §3.2).</summary>
     private ValueTask<RpcReplyStatus> PortmapUnset(RpcCallContext call, PortmapMapping mapping, CancellationToken cancellationToken) =>
-        Reply(call, call.IsLoopbackCaller && Registry.Unset(mapping.Program, mapping.Version, null));
+        Reply(call, Unset(call, mapping.Program, mapping.Version, null));
+
+    /// <summary>UNSET from a client: loopback callers only, and never the server's own registrations.</summary>
+    private bool Unset(RpcCallContext call, uint program, uint version, string? netId)
+    {
+        if (!call.IsLoopbackCaller)
+        {
+            _log?.Invoke($"portmap: refused UNSET of {program} v{version} from {call.RemoteEndPoint}: not a loopback caller");
+            return false;
+        }
+        bool removed = Registry.UnsetFromNetwork(program, version, netId, out bool refused);
+        if (refused)
+            _log?.Invoke($"portmap: refused UNSET of {program} v{version} from {call.RemoteEndPoint}: registered by this server itself");
+        return removed;
+    }
 
     private ValueTask<RpcReplyStatus> PortmapGetPort(RpcCallContext call, PortmapMapping query, CancellationToken cancellationToken)
     {
@@ -107,7 +124,7 @@ public sealed class PortmapServer : ProcedureTableProgram
         Reply(call, call.IsLoopbackCaller && Registry.Set(entry with { Owner = OwnerOf(call) }));
 
     private ValueTask<RpcReplyStatus> RpcbindUnset(RpcCallContext call, RpcbindEntry entry, CancellationToken cancellationToken) =>
-        Reply(call, call.IsLoopbackCaller && Registry.Unset(entry.Program, entry.Version, entry.NetId));
+        Reply(call, Unset(call, entry.Program, entry.Version, entry.NetId));
 
     /// <summary>
     /// RPCBPROC_GETADDR: the universal address of (prog, vers, netid), or the empty string. A wildcard registration

@@ -72,8 +72,25 @@ public sealed class RpcbindRegistry
     public bool Unset(uint program, uint version, string? netId)
     {
         lock (_lock)
-            return _entries.RemoveAll(e => e.Program == program && e.Version == version && (string.IsNullOrEmpty(netId) || e.NetId == netId)) > 0;
+            return _entries.RemoveAll(e => Matches(e, program, version, netId)) > 0;
     }
+
+    /// <summary>
+    /// UNSET asked over the network: removes only what was SET over the network. The registrations this process made
+    /// for its own services (<see cref="DefaultOwner"/>) cannot be taken away by a client — otherwise any process in
+    /// the namespace could make NFS and MOUNT unfindable for everyone. <paramref name="refused"/> says that happened.
+    /// </summary>
+    public bool UnsetFromNetwork(uint program, uint version, string? netId, out bool refused)
+    {
+        lock (_lock)
+        {
+            refused = _entries.Exists(e => Matches(e, program, version, netId) && e.Owner == DefaultOwner);
+            return !refused && _entries.RemoveAll(e => Matches(e, program, version, netId)) > 0;
+        }
+    }
+
+    private static bool Matches(RpcbindEntry e, uint program, uint version, string? netId) =>
+        e.Program == program && e.Version == version && (string.IsNullOrEmpty(netId) || e.NetId == netId);
 
     /// <summary>The registered universal address of (prog, vers, netid), or null.</summary>
     public string? FindAddress(uint program, uint version, string netId)
