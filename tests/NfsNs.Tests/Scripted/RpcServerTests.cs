@@ -178,6 +178,28 @@ public class RpcServerTests
     }
 
     [Fact]
+    public async Task Idle_and_stalled_half_record_connections_are_closed_busy_ones_are_not()
+    {
+        await using var harness = new RpcServerHarness(new RpcServerOptions { IdleTimeout = TimeSpan.FromMilliseconds(400) });
+        using var stalled = await harness.ConnectRawAsync();
+        using var idle = await harness.ConnectRawAsync();
+        using var busy = await harness.ConnectRawAsync();
+        // Half a record: a marker announcing 100 bytes, then 10 of them, then nothing (slowloris).
+        await stalled.SendAsync([0x80, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        for (uint i = 0; i < 12; i++)
+        {
+            await busy.SendRecordAsync(RawRpcClient.CallBody(100 + i, N, 1, TestRpcProgram.Echo, w => w.WriteUInt32(i)));
+            Assert.Equal(RpcAcceptStat.Success, DecodedReply.Parse(await busy.ReadReplyAsync()).AcceptStat);
+            await Task.Delay(100);
+        }
+        Assert.True(await stalled.IsClosedByServerAsync());
+        Assert.True(await idle.IsClosedByServerAsync());
+        Assert.Contains(harness.LogLines, line => line.Contains("nothing received or sent for 0.4 s"));
+        await busy.SendRecordAsync(RawRpcClient.CallBody(999, N, 1, TestRpcProgram.Echo, w => w.WriteUInt32(7)));
+        Assert.Equal(RpcAcceptStat.Success, DecodedReply.Parse(await busy.ReadReplyAsync()).AcceptStat);
+    }
+
+    [Fact]
     public async Task A_slow_call_does_not_hold_up_a_fast_one_on_the_same_connection()
     {
         await using var harness = new RpcServerHarness();

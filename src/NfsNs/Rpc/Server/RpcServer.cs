@@ -43,6 +43,7 @@ public sealed class RpcServer : IAsyncDisposable
     private readonly RpcServerStats _stats = new();
     private long _nextConnectionId;
     private Task? _stopping;
+    private readonly Timer _idleSweep;
 
     public RpcServer(ISocketFactory sockets, RpcServerOptions? options = null)
     {
@@ -53,6 +54,20 @@ public sealed class RpcServer : IAsyncDisposable
         _pool = _options.Pool ?? ArrayPool<byte>.Shared;
         if (_options.DuplicateCacheEntries > 0)
             _duplicates = new DuplicateRequestCache(_options.DuplicateCacheEntries, _options.DuplicateCacheBytes, _options.DuplicateCacheMaxReplySize);
+        var sweepEvery = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(30).Ticks));
+        _idleSweep = new Timer(static state => ((RpcServer)state!).CloseIdleConnections(), this, sweepEvery, sweepEvery);
+    }
+
+    /// <summary>Closes connections that have been silent for <see cref="RpcServerOptions.IdleTimeout"/> with nothing in progress.</summary>
+    private void CloseIdleConnections()
+    {
+        long now = Environment.TickCount64;
+        foreach (var connection in _connections.Values)
+        {
+            if (!connection.IsIdleSince(now - (long)_options.IdleTimeout.TotalMilliseconds)) continue;
+            Log($"closing connection {connection.Id} from {connection.Remote}: nothing received or sent for {_options.IdleTimeout.TotalSeconds:0.#} s");
+            connection.Abort();
+        }
     }
 
     public RpcServerOptions Options => _options;
@@ -413,6 +428,7 @@ public sealed class RpcServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _idleSweep.DisposeAsync().ConfigureAwait(false);
         await StopAsync().ConfigureAwait(false);
         _stopReading.Dispose();
         _abort.Dispose();
@@ -431,6 +447,11 @@ public sealed class RpcServer : IAsyncDisposable
         // The reader loop counts as one user; the socket is closed when the last user (loop or call) is done.
         private int _users = 1;
         private volatile bool _aborted;
+        private long _lastActivity = Environment.TickCount64;
+
+        /// <summary>No record completed and no reply sent since <paramref name="threshold"/>, and no call in progress.</summary>
+        public bool IsIdleSince(long threshold) =>
+            !_aborted && Volatile.Read(ref _lastActivity) < threshold && _slots.CurrentCount >= _server._options.MaxInFlightPerConnection - 1; // the reader holds one slot while it waits
 
         public ServerConnection(RpcServer server, Socket socket, long id, IPEndPoint remote, IPEndPoint local, RpcServerStats client)
         {
@@ -478,6 +499,7 @@ public sealed class RpcServer : IAsyncDisposable
                         _slots.Release();
                         return;
                     }
+                    Volatile.Write(ref _lastActivity, Environment.TickCount64);
                     Interlocked.Increment(ref _users);
                     _ = Task.Run(async () =>
                     {
@@ -550,6 +572,7 @@ public sealed class RpcServer : IAsyncDisposable
                 {
                     int sent = await _socket.SendAsync(record, SocketFlags.None, _server._abort.Token).ConfigureAwait(false);
                     record = record[sent..];
+                    Volatile.Write(ref _lastActivity, Environment.TickCount64);
                     Interlocked.Add(ref _server._stats.BytesSentCount, sent);
                     Interlocked.Add(ref Client.BytesSentCount, sent);
                 }

@@ -27,6 +27,13 @@ public sealed record RpcServerOptions
     /// <summary>Replies larger than this are not kept (a retransmission of such a call runs again).</summary>
     public int DuplicateCacheMaxReplySize { get; init; } = 256 * 1024;
 
+    /// <summary>
+    /// A connection with no complete record received and no reply sent for this long, and no call in progress, is
+    /// closed — idle clients and stalled half-records (slowloris) do not hold sockets forever. Linux's nfsd ages out
+    /// idle TCP connections after about 6 minutes; clients reconnect transparently.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(6);
+
     /// <summary>Pool for received records and reply buffers.</summary>
     public ArrayPool<byte>? Pool { get; init; }
 
@@ -39,6 +46,7 @@ public sealed record RpcServerOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlightPerConnection, nameof(MaxInFlightPerConnection));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ListenBacklog, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThan(ShutdownTimeout, TimeSpan.Zero, nameof(ShutdownTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdleTimeout, TimeSpan.Zero, nameof(IdleTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheEntries, nameof(DuplicateCacheEntries));
         ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheBytes, nameof(DuplicateCacheBytes));
         ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheMaxReplySize, nameof(DuplicateCacheMaxReplySize));
