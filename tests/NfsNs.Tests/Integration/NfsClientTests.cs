@@ -163,6 +163,26 @@ public abstract class NfsClientTests(IServerPairFixture pair)
     }
 
     [Fact]
+    public async Task N5_rpcbind_MOUNT_and_NFS_of_a_mount_through_A_happen_only_in_A()
+    {
+        const string filter = "port 111 or port 20048 or port 2049";
+        int[] rpcPorts = [20048];
+        await using var captureA = await TsharkCapture.StartAsync(pair.A.Namespace, filter, rpcPorts: rpcPorts);
+        await using var captureB = await TsharkCapture.StartAsync(pair.B.Namespace, filter, rpcPorts: rpcPorts);
+        // No nfsport/mountport: the mount asks rpcbind for both, then MOUNTs, then talks NFS, and UMNTs at the end.
+        await using (var mount = await MountAsync(pair.A))
+            Assert.Equal(pair.A.HelloText, await ReadTextAsync(mount, ServerPairContent.HelloFile));
+        Assert.True((await captureA.StopAsync()).IsWellFormed);
+        Assert.True((await captureB.StopAsync()).IsWellFormed);
+        var inA = await captureA.ListRpcAsync();
+        var inB = await captureB.ListRpcAsync();
+        Assert.Contains(inA, p => p.Program == "100000"); // rpcbind / portmap
+        Assert.Contains(inA, p => p.Program == "100005"); // MOUNT
+        Assert.Contains(inA, p => p.Program == "100003"); // NFS
+        Assert.Empty(inB);
+    }
+
+    [Fact]
     public async Task N7_missing_namespace_fails_at_once_naming_it()
     {
         string name = $"nfsns-missing-{Guid.NewGuid():N}"[..22];
