@@ -89,13 +89,18 @@ public static class ServeCommand
         }
     }
 
+    /// <summary>01777: drwxrwxrwt.</summary>
+    internal const uint MemoryExportRootMode = 0x3FF;
+
     /// <summary>DIR or --memory with the per-export options, as export id 1.</summary>
     private static NfsExport SingleExport(ServeOptions options, Action<string>? verboseLog)
     {
         IFileSystem backend;
         if (options.Memory)
         {
-            backend = new MemoryFileSystem(HandleCodec.CreateEphemeral(ExportId));
+            // A scratch file system: its root is world-writable with the sticky bit (like /tmp), so clients can
+            // use it whatever their uid and whatever the squash mode.
+            backend = new MemoryFileSystem(HandleCodec.CreateEphemeral(ExportId), rootMode: MemoryExportRootMode);
         }
         else
         {

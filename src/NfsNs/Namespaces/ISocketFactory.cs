@@ -53,12 +53,17 @@ public sealed class NamespaceSocketFactory(NetworkNamespace networkNamespace, bo
         }
     }
 
+    private const int SolSocket = 1, SoReuseAddr = 2; // <asm-generic/socket.h>
+
     public Socket ListenTcp(EndPoint local, int backlog)
     {
         var socket = networkNamespace.CreateSocket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR alone, so a restarted server can bind while old connections sit in TIME_WAIT. Not .NET's
+            // ReuseAddress option: on Linux it also sets SO_REUSEPORT, which lets a second server bind the same port
+            // and have the kernel split clients between the two.
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             socket.Bind(local);
             socket.Listen(backlog);
             return socket;

@@ -23,7 +23,8 @@ public sealed record NfsExportsFileEntry(string Path, string? Directory, NfsExpo
     public NfsExport CreateExport(byte[]? handleSecret = null)
     {
         var codec = handleSecret is null ? HandleCodec.CreateEphemeral(ExportId) : new HandleCodec(ExportId, handleSecret);
-        IFileSystem backend = Directory is null ? new MemoryFileSystem(codec) : new LocalFileSystem(Directory, codec);
+        // A memory export is scratch space: root 01777 (like /tmp), writable whatever the client's uid and squash mode.
+        IFileSystem backend = Directory is null ? new MemoryFileSystem(codec, rootMode: 0x3FF) : new LocalFileSystem(Directory, codec);
         return new NfsExport(Path, backend, Options);
     }
 }

@@ -63,6 +63,16 @@ public class RpcNamespaceTests
     }
 
     [Fact]
+    public void A_second_listener_on_the_same_port_is_refused_not_shared()
+    {
+        // Without SO_REUSEPORT the kernel refuses the second bind, so two servers never split one port's clients.
+        using var ns = TestNetworkNamespace.Create();
+        using var first = ns.Sockets.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0), 4);
+        var e = Assert.Throws<SocketException>(() => ns.Sockets.ListenTcp(first.LocalEndPoint!, 4));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+    }
+
+    [Fact]
     public async Task Connection_refused_names_the_namespace()
     {
         using var ns = TestNetworkNamespace.Create();

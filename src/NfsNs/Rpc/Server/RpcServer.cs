@@ -108,7 +108,15 @@ public sealed class RpcServer : IAsyncDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_stopping is not null, this);
-            var socket = _sockets.ListenTcp(local, _options.ListenBacklog);
+            Socket socket;
+            try
+            {
+                socket = _sockets.ListenTcp(local, _options.ListenBacklog);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new IOException($"cannot listen on {local} in namespace {Namespace}: the address is already in use (is another server running there?)", e);
+            }
             var bound = (IPEndPoint)socket.LocalEndPoint!;
             _listeners.Add((socket, Task.Run(() => AcceptLoopAsync(socket, bound))));
             Log($"listening on {bound} in namespace {Namespace}");
