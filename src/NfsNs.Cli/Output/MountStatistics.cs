@@ -38,7 +38,7 @@ internal sealed class MountStatistics : IDisposable
                 mountId = r.MountId, url = r.Url, export = r.Export,
                 @namespace = new { inode = r.NamespaceInode, name = r.NamespaceName },
                 localAddress = r.LocalAddress, remoteAddress = r.RemoteAddress, protocol = r.Protocol, version = r.Version,
-                sharingGroup = r.SharingGroup, mountsInGroup = r.MountsInGroup,
+                sharingGroup = r.SharingGroup, mountsInGroup = r.MountsInGroup, connections = r.Connections,
                 connection = new { calls = r.Connection.Calls, retransmits = r.Connection.Retransmits, connects = r.Connection.Connects,
                     reconnects = r.Connection.Reconnects, timeouts = r.Connection.Timeouts, bytesSent = r.Connection.BytesSent, bytesReceived = r.Connection.BytesReceived },
                 procedures = r.Procedures.Select(p => new
@@ -53,7 +53,7 @@ internal sealed class MountStatistics : IDisposable
         foreach (var r in rows)
         {
             output.WriteLine($"mount {r.MountId}: {r.Url} export {r.Export} netns net:[{r.NamespaceInode}]{(r.NamespaceName is null ? "" : " (" + r.NamespaceName + ")")}");
-            output.WriteLine($"  {r.Protocol} {r.LocalAddress ?? "-"} -> {r.RemoteAddress}, NFSv{r.Version}, sharing group {r.SharingGroup} ({r.MountsInGroup} mounts); " +
+            output.WriteLine($"  {r.Protocol} {r.LocalAddress ?? "-"} -> {r.RemoteAddress}, NFSv{r.Version}, sharing group {r.SharingGroup} ({r.MountsInGroup} mounts, {r.Connections} connection(s)); " +
                 $"connects {r.Connection.Connects}, reconnects {r.Connection.Reconnects}, timeouts {r.Connection.Timeouts}");
             output.WriteLine($"  {"procedure",-12} {"calls",8} {"errors",7} {"retrans",7} {"sent",12} {"received",12} {"avg ms",8} {"max ms",8}");
             foreach (var p in r.Procedures)

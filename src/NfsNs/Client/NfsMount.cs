@@ -156,10 +156,15 @@ public sealed class NfsMount : IAsyncDisposable
             int nfsPort = options.NfsPort
                 ?? await GetNfsPortAsync(sockets, address, cancellationToken).ConfigureAwait(false);
             var nfsEndPoint = new IPEndPoint(address, nfsPort);
-            var key = new NfsServerKey(ns.Id, nfsEndPoint, Nfs3.Version, options.Auth, !options.Soft, options.Timeout, options.Retransmits);
+            if (options.NConnect is < 1 or > NfsUrl.MaxNConnect)
+                throw new ArgumentOutOfRangeException(nameof(options), $"nconnect must be from 1 to {NfsUrl.MaxNConnect}, not {options.NConnect}");
+            var key = new NfsServerKey(ns.Id, nfsEndPoint, Nfs3.Version, options.Auth, !options.Soft, options.Timeout, options.Retransmits, options.NConnect);
             server = registry.Acquire(key, ns.Clone(), serverNamespace =>
-                new RpcConnection(new NamespaceSocketFactory(serverNamespace), nfsEndPoint, connectionOptions));
-            var nfs = new Nfs3Client(new RpcProgramClient(server.Rpc, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
+            {
+                var sockets = new NamespaceSocketFactory(serverNamespace);
+                return Enumerable.Range(0, options.NConnect).Select(_ => new RpcConnection(sockets, nfsEndPoint, connectionOptions)).ToList();
+            });
+            var nfs = new Nfs3Client(new ServerConnectionCaller(server, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
             var fsInfo = await FsInfoWithinMountTimeoutAsync(nfs, root, server, options, cancellationToken).ConfigureAwait(false);
 
             // MOUNT is needed again only for UMNT; don't hold its socket for the life of the mount.
@@ -647,8 +652,9 @@ public sealed class NfsMount : IAsyncDisposable
             Nfs3.Version,
             _server.Id,
             _registry.MountsSharing(_server),
+            _server.Transports.Count,
             Connection.Stats,
-            Connection.Stats.Procedures);
+            _server.Procedures);
     }
 }
 

@@ -35,6 +35,9 @@ public sealed record NfsMountOptions
     /// <summary>Reconnect after a lost connection (re-sending pending calls with their XIDs). Tests turn it off for J2.</summary>
     public bool Reconnect { get; init; } = true;
 
+    /// <summary><c>nconnect</c>: TCP connections to the server, calls spread over them round-robin (1 to 16).</summary>
+    public int NConnect { get; init; } = 1;
+
     /// <summary>Largest READ/WRITE we ask for, whatever the server allows (R4: ganesha offers 64 MiB).</summary>
     public int MaxReadSize { get; init; } = 1 << 20;
     public int MaxWriteSize { get; init; } = 1 << 20;
@@ -87,6 +90,7 @@ public sealed record NfsMountOptions
             Soft = url.Soft,
             MaxReadSize = url.Rsize ?? defaults.MaxReadSize,
             MaxWriteSize = url.Wsize ?? defaults.MaxWriteSize,
+            NConnect = url.NConnect ?? defaults.NConnect,
         };
     }
 }

@@ -11,9 +11,11 @@ namespace NfsNs.Client;
 /// address through another namespace is another key, so it shares nothing.
 /// </summary>
 public readonly record struct NfsServerKey(
-    NamespaceId Namespace, IPEndPoint Server, uint Version, RpcAuthFlavor Flavor, bool Hard, TimeSpan Timeout, int Retransmits)
+    NamespaceId Namespace, IPEndPoint Server, uint Version, RpcAuthFlavor Flavor, bool Hard, TimeSpan Timeout, int Retransmits,
+    int NConnect = 1)
 {
-    public override string ToString() => $"{Server} v{Version} {Flavor} {(Hard ? "hard" : "soft")} in {Namespace}";
+    public override string ToString() =>
+        $"{Server} v{Version} {Flavor} {(Hard ? "hard" : "soft")}{(NConnect > 1 ? $" nconnect={NConnect}" : "")} in {Namespace}";
 }
 
 /// <summary>
@@ -25,19 +27,41 @@ public sealed class NfsServerConnection
 {
     private static long s_nextId;
 
-    internal NfsServerConnection(NfsServerKey key, NetworkNamespace ns, RpcConnection rpc)
+    private int _next;
+
+    internal NfsServerConnection(NfsServerKey key, NetworkNamespace ns, IReadOnlyList<RpcConnection> transports)
     {
         Id = Interlocked.Increment(ref s_nextId);
         Key = key;
         Namespace = ns;
-        Rpc = rpc;
+        Transports = transports;
     }
 
     /// <summary>The sharing group number shown in the mount table.</summary>
     public long Id { get; }
     public NfsServerKey Key { get; }
     public NetworkNamespace Namespace { get; }
-    public RpcConnection Rpc { get; }
+    /// <summary>The TCP connections of this server (<c>nconnect</c> of them); calls go round-robin.</summary>
+    public IReadOnlyList<RpcConnection> Transports { get; }
+
+    /// <summary>The first transport: the one for single-connection use (probes, tests, messages).</summary>
+    public RpcConnection Rpc => Transports[0];
+
+    /// <summary>The transport for the next call.</summary>
+    internal RpcConnection NextTransport() =>
+        Transports.Count == 1 ? Transports[0] : Transports[(int)((uint)Interlocked.Increment(ref _next) % (uint)Transports.Count)];
+
+    /// <summary>Per-procedure counters summed over every transport.</summary>
+    public IReadOnlyList<RpcProcedureStats> Procedures => Transports.Count == 1
+        ? Transports[0].Stats.Procedures
+        : Transports.SelectMany(t => t.Stats.Procedures)
+            .GroupBy(p => (p.Program, p.Version, p.Procedure))
+            .Select(g => new RpcProcedureStats(g.Key.Program, g.Key.Version, g.Key.Procedure,
+                g.Sum(p => p.Calls), g.Sum(p => p.Errors), g.Sum(p => p.Retransmits), g.Sum(p => p.BytesSent), g.Sum(p => p.BytesReceived),
+                g.Sum(p => p.Calls) == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(g.Sum(p => p.AverageRoundTrip.Ticks * p.Calls) / g.Sum(p => p.Calls)),
+                g.Max(p => p.MaxRoundTrip)))
+            .OrderBy(p => p.Program).ThenBy(p => p.Procedure)
+            .ToList();
 
     /// <summary>Mounts holding this connection; guarded by the registry's lock.</summary>
     internal int References;
@@ -62,7 +86,7 @@ public sealed class NfsClientRegistry
     /// The connection for <paramref name="key"/>, created with <paramref name="create"/> when there is none. The
     /// caller passes a namespace it owns; when an existing connection is shared, that namespace is disposed here.
     /// </summary>
-    internal NfsServerConnection Acquire(NfsServerKey key, NetworkNamespace ns, Func<NetworkNamespace, RpcConnection> create)
+    internal NfsServerConnection Acquire(NfsServerKey key, NetworkNamespace ns, Func<NetworkNamespace, IReadOnlyList<RpcConnection>> create)
     {
         lock (_lock)
         {
@@ -86,7 +110,7 @@ public sealed class NfsClientRegistry
             if (--connection.References > 0) return;
             _connections.Remove(connection.Key);
         }
-        await connection.Rpc.DisposeAsync().ConfigureAwait(false);
+        foreach (var transport in connection.Transports) await transport.DisposeAsync().ConfigureAwait(false);
         connection.Namespace.Dispose();
     }
 
@@ -119,7 +143,10 @@ public sealed class NfsClientRegistry
     }
 }
 
-/// <summary>One row of the mount table: where a mount goes, through which namespace, and how it has been doing.</summary>
+/// <summary>
+/// One row of the mount table: where a mount goes, through which namespace, and how it has been doing.
+/// <see cref="Connection"/> is the first transport's; <see cref="Procedures"/> sums every transport of the group.
+/// </summary>
 public sealed record NfsMountInfo(
     long MountId,
     string Url,
@@ -132,5 +159,6 @@ public sealed record NfsMountInfo(
     uint Version,
     long SharingGroup,
     int MountsInGroup,
+    int Connections,
     RpcConnectionStats Connection,
     IReadOnlyList<RpcProcedureStats> Procedures);

@@ -40,12 +40,15 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
     /// <summary>The query arguments a URL may carry, in the order <see cref="ToString"/> writes them.</summary>
     public static IReadOnlyList<string> KnownArguments { get; } =
-        ["version", "nfsport", "mountport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "netns"];
+        ["version", "nfsport", "mountport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "nconnect", "netns"];
 
     /// <summary>Bounds of <c>timeo</c>, in deciseconds (mount(8) counts it in tenths of a second): 0.1 s to 1 day.</summary>
     public const int MinTimeo = 1, MaxTimeo = 864_000;
 
     public const int MaxRetrans = 1000;
+
+    /// <summary>Bounds of <c>nconnect</c> (Linux allows 1 to 16 connections per server).</summary>
+    public const int MaxNConnect = 16;
 
     /// <summary>Bounds of <c>rsize</c>/<c>wsize</c>; the client may clamp further to what the server offers.</summary>
     public const int MinTransferSize = 512, MaxTransferSize = 64 * 1024 * 1024;
@@ -64,6 +67,14 @@ public sealed record NfsUrl : IParsable<NfsUrl>
     private readonly string? _netns;
     private readonly int? _rsize;
     private readonly int? _wsize;
+    private readonly int? _nconnect;
+
+    /// <summary><c>nconnect</c>: TCP connections to the server that the mounts sharing it spread their calls over (mount(8)).</summary>
+    public int? NConnect
+    {
+        get => _nconnect;
+        init => _nconnect = Check(nameof(NConnect), value, CheckRange("nconnect", value, 1, MaxNConnect));
+    }
 
     /// <summary>Host name or IP address; an IPv6 literal without brackets.</summary>
     public required string Host
@@ -256,6 +267,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
         if (Soft) Argument("soft", null);
         if (Rsize is int rsize) Argument("rsize", rsize);
         if (Wsize is int wsize) Argument("wsize", wsize);
+        if (NConnect is int nconnect) Argument("nconnect", nconnect);
         if (Netns is not null) Argument("netns", Netns);
         return url.ToString();
     }
@@ -506,6 +518,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
                 "retrans" => url with { Retrans = (int)ParseNumber(name, value, 0, MaxRetrans) },
                 "rsize" => url with { Rsize = (int)ParseNumber(name, value, MinTransferSize, MaxTransferSize) },
                 "wsize" => url with { Wsize = (int)ParseNumber(name, value, MinTransferSize, MaxTransferSize) },
+                "nconnect" => url with { NConnect = (int)ParseNumber(name, value, 1, MaxNConnect) },
                 "auth" => url with
                 {
                     Auth = value.ToLowerInvariant() switch

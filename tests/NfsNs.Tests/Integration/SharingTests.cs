@@ -84,4 +84,39 @@ public abstract class SharingTests(IServerPairFixture pair)
         Assert.Equal(0, await EstablishedNfsConnectionsAsync(pair.A));
         Assert.Single(registry.MountTable());
     }
+
+    [Fact]
+    public async Task Nconnect_spreads_calls_over_N_connections_of_one_sharing_group()
+    {
+        var registry = new NfsClientRegistry();
+        using var nsA = NetworkNamespace.Open(pair.A.Namespace.Path);
+        string name = $"nconnect-{Guid.NewGuid():N}"[..17];
+        var data = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 << 20);
+        await File.WriteAllBytesAsync(Path.Combine(pair.A.ExportDirectory, name), data);
+        try
+        {
+            var options = new NfsMountOptions { Host = "127.0.0.1", Path = "/export", Namespace = nsA, NConnect = 3 };
+            await using var first = await NfsMount.MountAsync(options, registry);
+            await using var second = await NfsMount.MountAsync(options, registry);
+            await using var single = await NfsMount.MountAsync(options with { NConnect = 1 }, registry);
+            Assert.Same(first.Server, second.Server);
+            Assert.NotSame(first.Server, single.Server); // another nconnect is another sharing group
+
+            var copy = new MemoryStream();
+            await using (var file = await first.OpenReadAsync(name))
+                await file.CopyToAsync(copy);
+            Assert.Equal(data, copy.ToArray());
+            Assert.Equal(4, await EstablishedNfsConnectionsAsync(pair.A)); // 3 + the nconnect=1 group's one
+            Assert.All(first.Server.Transports, t => Assert.True(t.Stats.Calls > 0, "every transport carried calls"));
+
+            var row = Assert.Single(registry.MountTable(), r => r.MountId == first.MountId);
+            Assert.Equal(3, row.Connections);
+            var reads = Assert.Single(row.Procedures, p => p.Procedure == (uint)Nfs3Procedure.Read);
+            Assert.Equal(first.Server.Transports.Sum(t => t.Stats.Procedures.Where(p => p.Procedure == (uint)Nfs3Procedure.Read).Sum(p => p.Calls)), reads.Calls);
+        }
+        finally
+        {
+            File.Delete(Path.Combine(pair.A.ExportDirectory, name));
+        }
+    }
 }

@@ -200,7 +200,7 @@ public class NfsUrlTests
     }
 
     [Theory]
-    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, netns)")]
+    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, nconnect, netns)")]
     [InlineData("UID=1", "UID", "unknown argument 'UID'")]
     [InlineData("uid=1&uid=2", "uid", "argument 'uid' is given more than once")]
     [InlineData("uid=abc", "uid", "uid must be a number from 0 to 4294967295, not 'abc'")]
@@ -301,5 +301,20 @@ public class NfsUrlTests
         Assert.StartsWith("invalid NFS URL '", e.Message);
         Assert.Equal(url, e.Url);
         if (!url.Any(char.IsControl)) Assert.Contains($"'{url}'", e.Message);
+    }
+}
+
+public class NfsUrlNConnectTests
+{
+    [Fact]
+    public void Nconnect_is_parsed_bounded_and_round_trips()
+    {
+        var url = NfsNs.Client.NfsUrl.Parse("nfs://h/export?nconnect=4");
+        Assert.Equal(4, url.NConnect);
+        Assert.Equal(url, NfsNs.Client.NfsUrl.Parse(url.ToString()));
+        Assert.Equal(4, NfsNs.Client.NfsMountOptions.FromUrl(url).NConnect);
+        var e = Assert.Throws<NfsNs.Client.NfsUrlException>(() => NfsNs.Client.NfsUrl.Parse("nfs://h/export?nconnect=17"));
+        Assert.Contains("nconnect", e.Message);
+        Assert.Throws<NfsNs.Client.NfsUrlException>(() => NfsNs.Client.NfsUrl.Parse("nfs://h/export?nconnect=0"));
     }
 }
