@@ -23,7 +23,7 @@ public sealed class GaneshaServer : IAsyncDisposable
     public const string PseudoPath = "/export";
 
     // RFC 1833 / RFC 1813 program numbers used as readiness probes.
-    private const int RpcbindProgram = 100000, NfsProgram = 100003, NsmProgram = 100024;
+    private const int NfsProgram = 100003, NsmProgram = 100024;
     private const string InitializedMessage = "NFS SERVER INITIALIZED";
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
@@ -31,7 +31,8 @@ public sealed class GaneshaServer : IAsyncDisposable
     /// <summary>rpcbind and rpc.statd exit at once on SIGTERM; this only bounds the wait before SIGKILL.</summary>
     private static readonly TimeSpan HelperStopTimeout = TimeSpan.FromSeconds(5);
 
-    private DaemonProcess? _rpcbind, _statd, _ganesha;
+    private RpcbindDaemon? _rpcbind;
+    private DaemonProcess? _statd, _ganesha;
     private bool _disposed;
 
     public TestNamespace Namespace { get; }
@@ -45,17 +46,17 @@ public sealed class GaneshaServer : IAsyncDisposable
     /// <summary>ganesha's own log (<c>-L</c>); its stdout/stderr go to <c>ganesha.out</c> next to it.</summary>
     public string LogPath => Path.Combine(StateDirectory, "ganesha.log");
     private string PidFilePath => Path.Combine(StateDirectory, "ganesha.pid");
-    private string RunDirectory => Path.Combine(StateDirectory, "run");
     private string RecoveryDirectory => Path.Combine(StateDirectory, "recovery");
     private string StatdDirectory => Path.Combine(StateDirectory, "statd");
 
     /// <summary>ganesha.nfsd's PID (it changes with <see cref="RestartAsync"/>).</summary>
     public int GaneshaPid => Running(_ganesha).Pid;
-    public int RpcbindPid => Running(_rpcbind).Pid;
+    public int RpcbindPid => (_rpcbind ?? throw new InvalidOperationException($"{this} is not running")).Pid;
     /// <summary>rpc.statd's PID, or null when NLM is not enabled.</summary>
     public int? StatdPid => _statd?.Pid;
     /// <summary>Every daemon process of this instance (rpcbind, rpc.statd, ganesha) that was started and not yet stopped.</summary>
-    public IReadOnlyList<int> Pids => new[] { _rpcbind, _statd, _ganesha }.OfType<DaemonProcess>().Select(d => d.Pid).ToList();
+    public IReadOnlyList<int> Pids =>
+        [.. _rpcbind is null ? [] : new[] { _rpcbind.Pid }, .. new[] { _statd, _ganesha }.OfType<DaemonProcess>().Select(d => d.Pid)];
 
     private GaneshaServer(TestNamespace ns, string exportDirectory, GaneshaOptions options)
     {
@@ -86,7 +87,6 @@ public sealed class GaneshaServer : IAsyncDisposable
             throw new PeerException($"namespace {ns} already has a ganesha ({server.StateDirectory} exists): one per namespace, as all use port {Port}");
         try
         {
-            Directory.CreateDirectory(server.RunDirectory);
             Directory.CreateDirectory(server.RecoveryDirectory);
             await File.WriteAllTextAsync(server.ConfigPath, server.BuildConfig(), cancellationToken);
             await server.StartRpcbindAsync(cancellationToken);
@@ -142,18 +142,12 @@ public sealed class GaneshaServer : IAsyncDisposable
 
     private static int CountLines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
 
-    private async Task StartRpcbindAsync(CancellationToken cancellationToken)
-    {
-        // A private mount namespace whose /run is this instance's run directory: rpcbind's /run/rpcbind.sock and
-        // /run/rpcbind.lock are otherwise shared by all network namespaces (peers.md, step 4). setsid, ip, unshare
-        // and sh all exec, so the PID is rpcbind's own.
-        const string Script = "mount --bind \"$1\" /run && exec rpcbind -f";
-        var arguments = Namespace.ExecArguments("unshare", ["--mount", "--propagation", "private", "sh", "-c", Script, "sh", RunDirectory]);
-        _rpcbind = DaemonProcess.Start($"rpcbind in {Namespace}", "setsid", ["ip", .. arguments], Path.Combine(StateDirectory, "rpcbind.out"));
-        var rpcbind = _rpcbind;
-        await WaitUntilReadyAsync(rpcbind, _ => RpcProgramAnswersAsync(RpcbindProgram, 4, cancellationToken),
-            $"rpcbind answering on {Address}:{RpcbindPort}", () => $"rpcbind output:\n{rpcbind.OutputTail()}", cancellationToken);
-    }
+    /// <summary>
+    /// rpcbind in a private mount namespace whose /run is this instance's (peers.md, step 4: /run/rpcbind.sock and
+    /// /run/rpcbind.lock are otherwise shared by all network namespaces); ganesha and statd join it later.
+    /// </summary>
+    private async Task StartRpcbindAsync(CancellationToken cancellationToken) =>
+        _rpcbind = await RpcbindDaemon.StartAsync(Namespace, StateDirectory, Options.StartTimeout, cancellationToken);
 
     private async Task StartStatdAsync(CancellationToken cancellationToken)
     {
@@ -208,19 +202,8 @@ public sealed class GaneshaServer : IAsyncDisposable
     }
 
     /// <summary>rpcinfo inside the namespace: does (program, version) answer a NULL call over TCP via rpcbind?</summary>
-    private async Task<bool> RpcProgramAnswersAsync(int program, int version, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var probe = await Namespace.RunAsync("rpcinfo", ["-T", "tcp", Address, Invariant(program), Invariant(version)],
-                ProbeTimeout, cancellationToken);
-            return probe.Succeeded;
-        }
-        catch (PeerException)
-        {
-            return false; // the probe itself timed out: not ready yet
-        }
-    }
+    private Task<bool> RpcProgramAnswersAsync(int program, int version, CancellationToken cancellationToken) =>
+        (_rpcbind ?? throw new InvalidOperationException($"{this} has no rpcbind")).AnswersAsync(program, version, cancellationToken);
 
     private string ReadLogFrom(long offset)
     {
@@ -297,7 +280,7 @@ public sealed class GaneshaServer : IAsyncDisposable
         var failures = new List<Exception>();
         await StopCollectingAsync(StopGaneshaAsync, failures);
         await StopCollectingAsync(() => StopHelperAsync(ref _statd), failures);
-        await StopCollectingAsync(() => StopHelperAsync(ref _rpcbind), failures);
+        await StopCollectingAsync(StopRpcbindAsync, failures);
         if (failures.Count > 0)
             throw new AggregateException($"stopping ganesha in {Namespace} left processes behind", failures);
         if (!TestNamespace.KeepState && Directory.Exists(StateDirectory))
@@ -308,6 +291,13 @@ public sealed class GaneshaServer : IAsyncDisposable
     {
         try { await stop(); }
         catch (Exception e) { failures.Add(e); }
+    }
+
+    private async Task StopRpcbindAsync()
+    {
+        var rpcbind = _rpcbind;
+        _rpcbind = null;
+        if (rpcbind is not null) await rpcbind.DisposeAsync();
     }
 
     private static Task StopHelperAsync(ref DaemonProcess? slot)

@@ -33,10 +33,20 @@ public sealed class RpcbindDaemon : IAsyncDisposable
     public string StateDirectory { get; }
 
     /// <summary>Starts rpcbind and returns once rpcbind v4 answers on 127.0.0.1:111 inside the namespace.</summary>
-    public static async Task<RpcbindDaemon> StartAsync(TestNamespace ns, CancellationToken cancellationToken = default)
+    public static Task<RpcbindDaemon> StartAsync(TestNamespace ns, CancellationToken cancellationToken = default) =>
+        StartAsync(ns, null, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="StartAsync(TestNamespace, CancellationToken)"/>, keeping <c>run/</c> and the output under
+    /// <paramref name="stateDirectory"/> (default: the namespace's <c>rpcbind/</c>), so that daemons started later with
+    /// <c>nsenter --target PID --mount --net</c> (ganesha, rpc.statd) share this rpcbind's private /run.
+    /// </summary>
+    public static async Task<RpcbindDaemon> StartAsync(TestNamespace ns, string? stateDirectory, TimeSpan? startTimeout,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ns);
-        string state = Path.Combine(ns.StateDirectory, "rpcbind");
+        string state = stateDirectory ?? Path.Combine(ns.StateDirectory, "rpcbind");
+        var timeout = startTimeout ?? StartTimeout;
         string run = Path.Combine(state, "run");
         Directory.CreateDirectory(run);
         // setsid, ip, unshare and sh all exec, so the PID is rpcbind's own.
@@ -54,8 +64,8 @@ public sealed class RpcbindDaemon : IAsyncDisposable
                     await process.DrainOutputAsync();
                     throw new PeerException($"rpcbind exited while starting ('{process.CommandLine}'):\n{process.OutputTail()}");
                 }
-                if (waited.Elapsed > StartTimeout)
-                    throw new PeerException($"rpcbind (PID {process.Pid}) did not answer within {StartTimeout.TotalSeconds:0} s:\n{process.OutputTail()}");
+                if (waited.Elapsed > timeout)
+                    throw new PeerException($"rpcbind (PID {process.Pid}) was not ready (answering on {Address}:{Port}) within {timeout.TotalSeconds:0.#} s:\n{process.OutputTail()}");
                 await Task.Delay(PollInterval, cancellationToken);
             }
             return daemon;
