@@ -22,7 +22,7 @@ internal static class Remote
         string path = NfsPath.Normalize(url.Path);
         if (!NfsPath.IsPrefix(mount.ExportPath, path))
             throw new UsageException($"{url} is not in the export {mount.ExportPath} of {mount}: NFS cannot rename or link across exports");
-        return path.Length == NfsPath.Normalize(mount.ExportPath).Length ? "/" : NfsPath.Normalize(path[NfsPath.Normalize(mount.ExportPath).Length..]);
+        return NfsPath.RelativeTo(mount.ExportPath, path);
     }
 
     public static FileKind Kind(Nfs3FileType type) => type switch

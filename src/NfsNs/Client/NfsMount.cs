@@ -171,7 +171,7 @@ public sealed class NfsMount : IAsyncDisposable
             await mountConnection.DisposeAsync().ConfigureAwait(false);
             cleanup.Remove(mountConnection);
 
-            string inExport = path.Length == exportPath.Length ? "/" : NfsPath.Normalize(path[exportPath.Length..]);
+            string inExport = NfsPath.RelativeTo(exportPath, path);
             var mount = new NfsMount(options, ns, registry, server, credentials, nfs, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
             registry.Add(mount);
             return mount;

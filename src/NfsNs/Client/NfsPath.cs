@@ -33,6 +33,16 @@ public static class NfsPath
 
     public static string Combine(string directory, string name) => Normalize(Normalize(directory) + "/" + name);
 
+    /// <summary>
+    /// <paramref name="path"/> relative to <paramref name="ancestor"/>, starting with '/': ("/export", "/export/a/b") →
+    /// "/a/b"; the ancestor itself → "/". The caller has checked <see cref="IsPrefix"/>.
+    /// </summary>
+    public static string RelativeTo(string ancestor, string path)
+    {
+        string a = Normalize(ancestor), p = Normalize(path);
+        return a == "/" ? p : p.Length == a.Length ? "/" : Normalize(p[a.Length..]);
+    }
+
     /// <summary>True when <paramref name="prefix"/> is <paramref name="path"/> or one of its ancestors, by whole components.</summary>
     public static bool IsPrefix(string prefix, string path)
     {

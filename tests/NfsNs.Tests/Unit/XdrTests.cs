@@ -113,3 +113,22 @@ public class XdrTextTests
         Assert.Equal("héllo ✓"u8.ToArray(), XdrText.Encode("héllo ✓"));
     }
 }
+
+public class NfsPathTests
+{
+    [Theory]
+    [InlineData("/export", "/export/a/b", "/a/b")]
+    [InlineData("/export", "/export", "/")]
+    [InlineData("/export/", "/export//a/./b/", "/a/b")]
+    [InlineData("/", "/a", "/a")]
+    [InlineData("/", "/", "/")]
+    public void RelativeTo_strips_the_ancestor_by_components(string ancestor, string path, string expected)
+    {
+        Assert.True(NfsNs.Client.NfsPath.IsPrefix(ancestor, path));
+        Assert.Equal(expected, NfsNs.Client.NfsPath.RelativeTo(ancestor, path));
+    }
+
+    [Fact]
+    public void A_prefix_must_end_at_a_component_boundary() =>
+        Assert.False(NfsNs.Client.NfsPath.IsPrefix("/export", "/exports/a"));
+}
