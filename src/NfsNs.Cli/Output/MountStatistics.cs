@@ -1,6 +1,5 @@
 using NfsNs.Client;
-using NfsNs.Protocols.Nfs3;
-using NfsNs.Protocols.Mount3;
+using NfsNs.Rpc;
 
 namespace NfsNs.Cli.Output;
 
@@ -43,7 +42,7 @@ internal sealed class MountStatistics : IDisposable
                     reconnects = r.Connection.Reconnects, timeouts = r.Connection.Timeouts, bytesSent = r.Connection.BytesSent, bytesReceived = r.Connection.BytesReceived },
                 procedures = r.Procedures.Select(p => new
                 {
-                    program = p.Program, version = p.Version, procedure = ProcedureName(p.Program, p.Procedure),
+                    program = p.Program, version = p.Version, procedure = ProcedureName(p),
                     calls = p.Calls, errors = p.Errors, retransmits = p.Retransmits, bytesSent = p.BytesSent, bytesReceived = p.BytesReceived,
                     averageRttMs = Math.Round(p.AverageRoundTrip.TotalMilliseconds, 3), maxRttMs = Math.Round(p.MaxRoundTrip.TotalMilliseconds, 3),
                 }),
@@ -57,17 +56,13 @@ internal sealed class MountStatistics : IDisposable
                 $"connects {r.Connection.Connects}, reconnects {r.Connection.Reconnects}, timeouts {r.Connection.Timeouts}");
             output.WriteLine($"  {"procedure",-12} {"calls",8} {"errors",7} {"retrans",7} {"sent",12} {"received",12} {"avg ms",8} {"max ms",8}");
             foreach (var p in r.Procedures)
-                output.WriteLine($"  {ProcedureName(p.Program, p.Procedure),-12} {p.Calls,8} {p.Errors,7} {p.Retransmits,7} {p.BytesSent,12} {p.BytesReceived,12} " +
+                output.WriteLine($"  {ProcedureName(p),-12} {p.Calls,8} {p.Errors,7} {p.Retransmits,7} {p.BytesSent,12} {p.BytesReceived,12} " +
                     $"{p.AverageRoundTrip.TotalMilliseconds,8:0.000} {p.MaxRoundTrip.TotalMilliseconds,8:0.000}");
         }
     }
 
-    private static string ProcedureName(uint program, uint procedure) => program switch
-    {
-        Nfs3.Program => Nfs3Exception.ProcedureName((Nfs3Procedure)procedure),
-        Mount3.Program => $"MOUNT.{procedure}",
-        _ => $"{program}.{procedure}",
-    };
+    private static string ProcedureName(RpcProcedureStats p) =>
+        RpcPrograms.ProcedureName(p.Program, p.Version, p.Procedure) ?? $"{p.Program}.{p.Procedure}";
 
     public void Dispose() => s_current.Value = null;
 }
