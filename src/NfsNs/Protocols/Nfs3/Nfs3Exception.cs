@@ -35,7 +35,7 @@ public sealed class Nfs3Exception : Exception
 
     /// <summary>The procedure's name as RFC 1813 writes it, e.g. READDIRPLUS.</summary>
     public static string ProcedureName(Nfs3Procedure procedure) =>
-        Enum.IsDefined(procedure) ? procedure.ToString().ToUpperInvariant() : $"PROC#{(uint)procedure}";
+        Rpc.RpcPrograms.ProcedureName(Nfs3.Program, Nfs3.Version, (uint)procedure) ?? $"PROC#{(uint)procedure}";
 
     private static string FormatMessage(Nfs3Procedure procedure, Nfs3Status status, string? path) =>
         $"{ProcedureName(procedure)}{(path is null ? "" : " " + path)}: {status.WireName()} ({status.Describe()})";
