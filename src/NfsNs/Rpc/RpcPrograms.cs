@@ -50,16 +50,26 @@ public static class RpcPrograms
         "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS", "FSSTAT", "FSINFO", "PATHCONF", "COMMIT",
     ];
     private static readonly string[] s_mount3 = ["NULL", "MNT", "DUMP", "UMNT", "UMNTALL", "EXPORT"];
+    // RFC 1813 appendix II (NLM v4) and XNFS chapter 11 (NSM v1); 16–19 of NLM are unassigned.
+    private static readonly string[] s_nlm4 =
+    [
+        "NULL", "TEST", "LOCK", "CANCEL", "UNLOCK", "GRANTED", "TEST_MSG", "LOCK_MSG", "CANCEL_MSG", "UNLOCK_MSG",
+        "GRANTED_MSG", "TEST_RES", "LOCK_RES", "CANCEL_RES", "UNLOCK_RES", "GRANTED_RES", "", "", "", "", "SHARE",
+        "UNSHARE", "NM_LOCK", "FREE_ALL",
+    ];
+    private static readonly string[] s_nsm1 = ["NULL", "STAT", "MON", "UNMON", "UNMON_ALL", "SIMU_CRASH", "NOTIFY"];
 
-    /// <summary>The procedure's name where we know the protocol (NFSv3, MOUNT v3), else null.</summary>
+    /// <summary>The procedure's name where we know the protocol (NFSv3, MOUNT v3, NLM v4, NSM v1), else null.</summary>
     public static string? ProcedureName(uint program, uint version, uint procedure)
     {
         string[]? names = (program, version) switch
         {
             (100003, 3) => s_nfs3,
             (100005, 3) => s_mount3,
+            (100021, 4) => s_nlm4,
+            (100024, 1) => s_nsm1,
             _ => null,
         };
-        return names is not null && procedure < names.Length ? names[procedure] : null;
+        return names is not null && procedure < names.Length && names[procedure].Length > 0 ? names[procedure] : null;
     }
 }
