@@ -32,6 +32,9 @@ internal static partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int unshare(int flags);
 
+    [LibraryImport("libc")]
+    public static partial uint geteuid();
+
     /// <summary>struct stat for x86_64 and aarch64 differ; we read st_dev and st_ino only, through statx which is stable.</summary>
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(int dirfd, string path, int flags, uint mask, out Statx buffer);
