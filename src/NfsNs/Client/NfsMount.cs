@@ -609,6 +609,10 @@ public sealed class NfsMount : IAsyncDisposable
         return stream;
     }
 
+    /// <summary>This server's NLM client (shared by every mount of the server through this namespace), started on first use.</summary>
+    internal Task<Locking.NfsLockClient> GetLockClientAsync(CancellationToken cancellationToken) =>
+        _server.GetLockClientAsync(_registry, Options, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

@@ -69,6 +69,16 @@ public sealed record NfsMountOptions
     internal TimeSpan EffectiveMountTimeout => MountTimeout
         ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(2).Ticks, Timeout.Ticks * (Retransmits + 1)));
 
+    /// <summary>The server's NLM port; null asks its rpcbind (as mount(8)'s <c>mountport</c> does for MOUNT).</summary>
+    public int? NlmPort { get; init; }
+
+    /// <summary>
+    /// Where this namespace's client status monitor keeps its NSM state; null: <c>$NFSNS_STATE_DIR</c> or the
+    /// default of <see cref="Protocols.Nsm.NsmStateStore.DefaultDirectory"/>. Only the first mount of a namespace
+    /// that takes a lock decides it.
+    /// </summary>
+    public string? LockStateDirectory { get; init; }
+
     /// <summary>Where "server not responding, still trying" and "server OK" go (the CLI writes them to stderr).</summary>
     public Action<string>? Warn { get; init; }
 
@@ -98,11 +108,8 @@ public sealed record NfsMountOptions
 internal static partial class NativeIdentity
 {
     [System.Runtime.InteropServices.LibraryImport("libc")]
-    private static partial uint geteuid();
-
-    [System.Runtime.InteropServices.LibraryImport("libc")]
     private static partial uint getegid();
 
-    public static uint EffectiveUid => geteuid();
+    public static uint EffectiveUid => LibC.geteuid();
     public static uint EffectiveGid => getegid();
 }

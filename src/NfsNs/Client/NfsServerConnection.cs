@@ -66,6 +66,49 @@ public sealed class NfsServerConnection
     /// <summary>Mounts holding this connection; guarded by the registry's lock.</summary>
     internal int References;
 
+    private readonly SemaphoreSlim _lockClientGate = new(1, 1);
+    private Locking.NfsLockClient? _lockClient;
+
+    /// <summary>The NLM client of this server, once a lock was taken through it (null before).</summary>
+    public Locking.NfsLockClient? LockClient => Volatile.Read(ref _lockClient);
+
+    /// <summary>
+    /// The NLM client of this server, started on first use: it finds the server's lock manager through rpcbind in
+    /// this connection's namespace and joins the namespace's <see cref="Locking.NlmClientAgent"/>.
+    /// </summary>
+    internal async Task<Locking.NfsLockClient> GetLockClientAsync(NfsClientRegistry registry, NfsMountOptions options, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _lockClient) is { } existing) return existing;
+        await _lockClientGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_lockClient is { } raced) return raced;
+            var agent = await registry.AcquireAgentAsync(Namespace, options, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var client = await Locking.NfsLockClient.StartAsync(this, agent, options, options.NlmPort, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _lockClient, client);
+                return client;
+            }
+            catch
+            {
+                await registry.ReleaseAgentAsync(agent).ConfigureAwait(false);
+                throw;
+            }
+        }
+        finally
+        {
+            _lockClientGate.Release();
+        }
+    }
+
+    internal async ValueTask CloseLockClientAsync(NfsClientRegistry registry)
+    {
+        if (Interlocked.Exchange(ref _lockClient, null) is not { } client) return;
+        await client.DisposeAsync().ConfigureAwait(false);
+        await registry.ReleaseAgentAsync(client.Agent).ConfigureAwait(false);
+    }
+
     public override string ToString() => $"server connection #{Id} to {Key}";
 }
 
@@ -110,8 +153,65 @@ public sealed class NfsClientRegistry
             if (--connection.References > 0) return;
             _connections.Remove(connection.Key);
         }
+        await connection.CloseLockClientAsync(this).ConfigureAwait(false);
         foreach (var transport in connection.Transports) await transport.DisposeAsync().ConfigureAwait(false);
         connection.Namespace.Dispose();
+    }
+
+    private readonly SemaphoreSlim _agentGate = new(1, 1);
+    private readonly Dictionary<NamespaceId, (Locking.NlmClientAgent Agent, int References)> _agents = [];
+
+    /// <summary>The lock agent of a namespace (one per namespace in this registry), started on first use.</summary>
+    internal async Task<Locking.NlmClientAgent> AcquireAgentAsync(NetworkNamespace ns, NfsMountOptions options, CancellationToken cancellationToken)
+    {
+        await _agentGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_agents.TryGetValue(ns.Id, out var entry))
+            {
+                _agents[ns.Id] = (entry.Agent, entry.References + 1);
+                return entry.Agent;
+            }
+            var agent = await Locking.NlmClientAgent.StartAsync(ns, options.LockStateDirectory, options.Warn, cancellationToken).ConfigureAwait(false);
+            _agents[ns.Id] = (agent, 1);
+            return agent;
+        }
+        finally
+        {
+            _agentGate.Release();
+        }
+    }
+
+    internal async ValueTask ReleaseAgentAsync(Locking.NlmClientAgent agent)
+    {
+        await _agentGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var id = agent.Namespace.Id;
+            if (!_agents.TryGetValue(id, out var entry) || entry.Agent != agent) return;
+            if (entry.References > 1)
+            {
+                _agents[id] = (agent, entry.References - 1);
+                return;
+            }
+            _agents.Remove(id);
+        }
+        finally
+        {
+            _agentGate.Release();
+        }
+        await agent.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The lock agents running now, one per namespace that has taken a lock.</summary>
+    public IReadOnlyList<Locking.NlmClientAgent> LockAgents
+    {
+        get
+        {
+            _agentGate.Wait();
+            try { return [.. _agents.Values.Select(e => e.Agent)]; }
+            finally { _agentGate.Release(); }
+        }
     }
 
     internal void Add(NfsMount mount)

@@ -35,6 +35,11 @@ internal static partial class LibC
     [LibraryImport("libc")]
     public static partial uint geteuid();
 
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(SafeHandle fd, int operation);
+
     /// <summary>struct stat for x86_64 and aarch64 differ; we read st_dev and st_ino only, through statx which is stable.</summary>
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(int dirfd, string path, int flags, uint mask, out Statx buffer);

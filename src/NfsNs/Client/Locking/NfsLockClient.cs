@@ -1,0 +1,422 @@
+using System.Net;
+using System.Text;
+using NfsNs.Namespaces;
+using NfsNs.Protocols.Nfs3;
+using NfsNs.Protocols.Nlm4;
+using NfsNs.Protocols.Portmap;
+using NfsNs.Rpc;
+
+namespace NfsNs.Client.Locking;
+
+/// <summary>
+/// NLM v4 towards one NFS server through one namespace (one per <see cref="NfsServerConnection"/>): TEST, LOCK
+/// (blocking ones wait for the GRANTED call-back, and re-send the LOCK now and then in case it never comes), CANCEL,
+/// UNLOCK, and the reclaim of every held lock when the server's status monitor says it restarted.
+/// </summary>
+/// <remarks>
+/// The NLM socket comes from the server connection's namespace-bound factory, like NFS's. caller_name — the name the
+/// server records us under and sends its call-backs to — is our address as the server sees it on that socket: in a
+/// namespace, a host name means nothing to the server, an address always reaches the namespace's call-back listener.
+/// </remarks>
+public sealed class NfsLockClient : IAsyncDisposable
+{
+    private static long s_nextCookie;
+
+    private readonly NfsServerConnection _server;
+    private readonly NlmClientAgent _agent;
+    private readonly RpcConnection _connection;
+    private readonly Nlm4Client _nlm;
+    private readonly Action<string>? _warn;
+    private readonly Lock _lock = new();
+    private readonly List<NfsFileLock> _held = [];
+    private int _reclaiming;
+
+    private NfsLockClient(NfsServerConnection server, NlmClientAgent agent, RpcConnection connection, string callerName, Action<string>? warn)
+    {
+        _server = server;
+        _agent = agent;
+        _connection = connection;
+        _nlm = new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+        CallerName = callerName;
+        _warn = warn;
+    }
+
+    /// <summary>Our name at the server (caller_name): our address on the NLM connection.</summary>
+    public string CallerName { get; }
+
+    /// <summary>The server's address; also its name in our status monitor.</summary>
+    public IPAddress ServerAddress => _server.Key.Server.Address;
+    internal string ServerName => ServerAddress.ToString();
+
+    public NlmClientAgent Agent => _agent;
+    public RpcConnection Connection => _connection;
+
+    /// <summary>Locks held through this server connection now (every stream, every mount sharing it).</summary>
+    public int HeldLocks
+    {
+        get { lock (_lock) return _held.Count; }
+    }
+
+    /// <summary>Reclaims done after server restarts, and locks lost because a reclaim was refused.</summary>
+    public int Reclaims => Volatile.Read(ref _reclaims);
+    public int LostLocks => Volatile.Read(ref _lost);
+    private int _reclaims, _lost;
+
+    /// <summary>Grace-period waits: LOCKs answered NLM4_DENIED_GRACE_PERIOD and retried later.</summary>
+    public int GraceWaits => Volatile.Read(ref _graceWaits);
+    private int _graceWaits;
+
+    internal static async Task<NfsLockClient> StartAsync(NfsServerConnection server, NlmClientAgent agent, NfsMountOptions options, int? nlmPort,
+        CancellationToken cancellationToken)
+    {
+        var sockets = new NamespaceSocketFactory(server.Namespace);
+        var address = server.Key.Server.Address;
+        int port;
+        try
+        {
+            port = nlmPort ?? await RpcBinder.GetPortAsync(sockets, address, Nlm4.Program, Nlm4.Version, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcProgramNotRegisteredException e)
+        {
+            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager (NLM v4 is not registered with its rpcbind)", e);
+        }
+        var connection = new RpcConnection(sockets, new IPEndPoint(address, port), new RpcConnectionOptions
+        {
+            Timeout = options.Timeout,
+            Retransmits = options.Retransmits,
+            Hard = !options.Soft,
+            Reconnect = options.Reconnect,
+            Warn = options.Warn,
+        });
+        try
+        {
+            var nlm = new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(options.EffectiveMountTimeout);
+                await nlm.NullAsync(timeout.Token).ConfigureAwait(false);
+            }
+            var local = connection.LocalEndPoint as IPEndPoint
+                ?? throw new NfsLockException($"NLM connection to {connection.Describe()} has no local address");
+            var callerAddress = local.Address.IsIPv4MappedToIPv6 ? local.Address.MapToIPv4() : local.Address;
+            return new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static NetObj NextCookie() => new(BitConverter.GetBytes(Interlocked.Increment(ref s_nextCookie)));
+
+    private Nlm4Lock Describe(NfsFileHandle file, NfsLockOwner owner, long offset, long length) =>
+        new(CallerName, new NetObj(file.Bytes), owner.Handle, owner.Svid, (ulong)offset, (ulong)length);
+
+    // ---- TEST ------------------------------------------------------------------------------------------------------
+
+    internal async Task<NfsLockHolder?> TestAsync(NfsFileHandle file, NfsLockOwner owner, long offset, long length, bool exclusive, string path,
+        CancellationToken cancellationToken)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+            switch (result.Status)
+            {
+                case Nlm4Status.Granted:
+                    return null;
+                case Nlm4Status.Denied when result.Holder is { } holder:
+                    return new NfsLockHolder(holder.Exclusive, holder.Svid, Encoding.ASCII.GetString(holder.OwnerHandle.Bytes),
+                        (long)holder.Offset, (long)holder.Length);
+                case Nlm4Status.DeniedGracePeriod when attempt < 1000:
+                    Interlocked.Increment(ref _graceWaits);
+                    await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
+                default:
+                    throw new NfsLockException(path, "TEST", result.Status);
+            }
+        }
+    }
+
+    // ---- LOCK ------------------------------------------------------------------------------------------------------
+
+    /// <summary>How long to wait before asking again while the server is in its grace period.</summary>
+    internal static TimeSpan GraceRetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>First and longest pause between re-sent blocking LOCKs (the GRANTED call-back usually ends the wait).</summary>
+    internal static readonly TimeSpan FirstPoll = TimeSpan.FromMilliseconds(250);
+    internal static TimeSpan MaxPollWithCallbacks { get; set; } = TimeSpan.FromSeconds(30);
+    internal static TimeSpan MaxPollWithoutCallbacks { get; set; } = TimeSpan.FromSeconds(2);
+
+    internal async Task<NfsFileLock> LockAsync(NfsFileStream stream, NfsLockOwner owner, long offset, long length, bool exclusive, bool wait,
+        string path, CancellationToken cancellationToken)
+    {
+        var alock = Describe(stream.Handle, owner, offset, length);
+        var first = await SendLockAsync(alock, block: false, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+        if (first == Nlm4Status.Granted) return Held(stream, owner, offset, length, exclusive, path);
+        if (!wait)
+        {
+            if (first == Nlm4Status.Denied)
+            {
+                var holder = await TestAsync(stream.Handle, owner, offset, length, exclusive, path, cancellationToken).ConfigureAwait(false);
+                throw new NfsLockConflictException(path, offset, length, exclusive, holder);
+            }
+            if (first != Nlm4Status.DeniedGracePeriod) throw new NfsLockException(path, "LOCK", first);
+        }
+        else if (first is not (Nlm4Status.Denied or Nlm4Status.DeniedGracePeriod or Nlm4Status.Blocked))
+        {
+            throw new NfsLockException(path, "LOCK", first);
+        }
+
+        // Wait: for the GRANTED call-back when servers can reach us, re-sending the blocking LOCK now and then anyway
+        // (a lost call-back, or a server that cannot call us, must not leave us waiting forever).
+        using var pending = _agent.ExpectGrant(ServerAddress, alock, exclusive);
+        var pause = FirstPoll;
+        var maxPause = _agent.CallbacksRegistered ? MaxPollWithCallbacks : MaxPollWithoutCallbacks;
+        try
+        {
+            while (true)
+            {
+                var status = await SendLockAsync(alock, block: wait, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+                switch (status)
+                {
+                    case Nlm4Status.Granted:
+                        return Held(stream, owner, offset, length, exclusive, path);
+                    case Nlm4Status.DeniedGracePeriod:
+                        Interlocked.Increment(ref _graceWaits);
+                        await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    case Nlm4Status.Denied when !wait:
+                        throw new NfsLockConflictException(path, offset, length, exclusive,
+                            await TestAsync(stream.Handle, owner, offset, length, exclusive, path, cancellationToken).ConfigureAwait(false));
+                    case Nlm4Status.Blocked or Nlm4Status.Denied:
+                        var delay = Task.Delay(pause, cancellationToken);
+                        if (await Task.WhenAny(pending.Granted, delay).ConfigureAwait(false) == pending.Granted && pending.Granted.IsCompletedSuccessfully)
+                            return Held(stream, owner, offset, length, exclusive, path);
+                        await delay.ConfigureAwait(false); // throws when cancelled
+                        pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, maxPause.Ticks));
+                        continue;
+                    default:
+                        throw new NfsLockException(path, "LOCK", status);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await CancelQuietlyAsync(alock, exclusive, pending.Granted.IsCompletedSuccessfully).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives up a blocked request: CANCEL removes it from the server's queue; if the grant raced us (its call-back
+    /// already arrived), the lock is ours and is released again with UNLOCK.
+    /// </summary>
+    private async Task CancelQuietlyAsync(Nlm4Lock alock, bool exclusive, bool granted)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _nlm.CancelAsync(new Nlm4CancelArgs(NextCookie(), true, exclusive, alock), timeout.Token).ConfigureAwait(false);
+            if (granted) await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException)
+        {
+            _warn?.Invoke($"nfsns: could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
+        }
+    }
+
+    private async Task<Nlm4Status> SendLockAsync(Nlm4Lock alock, bool block, bool exclusive, bool reclaim, CancellationToken cancellationToken) =>
+        (await _nlm.LockAsync(new Nlm4LockArgs(NextCookie(), block, exclusive, alock, reclaim, _agent.State), cancellationToken).ConfigureAwait(false)).Status;
+
+    private NfsFileLock Held(NfsFileStream stream, NfsLockOwner owner, long offset, long length, bool exclusive, string path)
+    {
+        var held = new NfsFileLock(this, stream, owner, offset, length, exclusive, path);
+        lock (_lock) _held.Add(held);
+        _agent.Monitor(this);
+        return held;
+    }
+
+    internal bool Holds(NfsFileLock held)
+    {
+        lock (_lock) return _held.Contains(held);
+    }
+
+    // ---- UNLOCK ----------------------------------------------------------------------------------------------------
+
+    internal async Task UnlockAsync(NfsFileLock held, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_held.Remove(held)) return;
+        }
+        if (held.IsLost) return;
+        var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
+        for (int attempt = 0; ; attempt++)
+        {
+            var result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
+            // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
+            // was lost in the restart anyway, so a few tries are enough.
+            if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
+            {
+                await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (result.Status != Nlm4Status.Granted) throw new NfsLockException(held.Path, "UNLOCK", result.Status);
+            return;
+        }
+    }
+
+    // ---- server restart --------------------------------------------------------------------------------------------
+
+    /// <summary>Whether an SM_NOTIFY naming <paramref name="monName"/> and sent from <paramref name="from"/> is about our server.</summary>
+    internal bool IsServer(string monName, IPAddress from) =>
+        monName == ServerName || from.Equals(ServerAddress)
+        || (IPAddress.TryParse(monName, out var named) && named.Equals(ServerAddress));
+
+    /// <summary>
+    /// The server restarted and forgot our locks: re-acquire every one with reclaim set, which the server accepts
+    /// during its grace period (RFC 1813 appendix II, XNFS 10 "reclaim"). A refused reclaim loses that lock: it is
+    /// marked lost and a warning names it (the kernel client would send SIGLOST or fail later I/O).
+    /// </summary>
+    internal void ServerRestarted(int serverState)
+    {
+        if (Interlocked.Exchange(ref _reclaiming, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await ReclaimAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _reclaiming, 0);
+            }
+        });
+    }
+
+    /// <summary>Re-acquires every held lock with reclaim set (also callable directly, for tests and operators).</summary>
+    public async Task ReclaimAsync(CancellationToken cancellationToken = default)
+    {
+        NfsFileLock[] held;
+        lock (_lock) held = [.. _held];
+        foreach (var item in held.Where(h => !h.IsLost))
+        {
+            var alock = Describe(item.Stream.Handle, item.Owner, item.Offset, item.Length);
+            Nlm4Status status;
+            try
+            {
+                status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException e)
+            {
+                _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                continue;
+            }
+            if (status == Nlm4Status.Granted)
+            {
+                Interlocked.Increment(ref _reclaims);
+                continue;
+            }
+            item.MarkLost();
+            Interlocked.Increment(ref _lost);
+            _warn?.Invoke($"nfsns: lock {alock.DescribeRange()} of {item.Path} was lost when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _agent.Unmonitor(this);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public override string ToString() => $"NLM v4 client of {_connection.Describe()} as {CallerName}";
+}
+
+/// <summary>
+/// Who owns a lock: NLM's (svid, oh) pair. One owner per <see cref="NfsFileStream"/>, so two streams conflict the way
+/// two processes (or two open file descriptions with OFD locks) do; locks of one stream follow POSIX rules among
+/// themselves (overlapping ones merge).
+/// </summary>
+public sealed record NfsLockOwner(int Svid, NetObj Handle)
+{
+    private static int s_nextSvid;
+
+    /// <summary>A new owner, "nfsns:PID:SVID" as oh, readable in a capture and in the server's lock list.</summary>
+    public static NfsLockOwner Create()
+    {
+        int svid = Interlocked.Increment(ref s_nextSvid);
+        return new NfsLockOwner(svid, new NetObj(Encoding.ASCII.GetBytes($"nfsns:{Environment.ProcessId}:{svid}")));
+    }
+}
+
+/// <summary>The owner of a conflicting lock, as the server's TEST reports it.</summary>
+public sealed record NfsLockHolder(bool Exclusive, int Svid, string Owner, long Offset, long Length)
+{
+    public override string ToString() =>
+        $"{(Exclusive ? "exclusive" : "shared")} lock on {(Length == 0 ? $"[{Offset}, end)" : $"[{Offset}, {Offset + Length})")} held by svid {Svid} ({Owner})";
+}
+
+/// <summary>A held byte-range lock. Dispose (or <see cref="UnlockAsync"/>) releases it.</summary>
+public sealed class NfsFileLock : IAsyncDisposable
+{
+    private readonly NfsLockClient _client;
+    private int _lost;
+
+    internal NfsFileLock(NfsLockClient client, NfsFileStream stream, NfsLockOwner owner, long offset, long length, bool exclusive, string path)
+    {
+        _client = client;
+        Stream = stream;
+        Owner = owner;
+        Offset = offset;
+        Length = length;
+        Exclusive = exclusive;
+        Path = path;
+    }
+
+    internal NfsFileStream Stream { get; }
+    public NfsLockOwner Owner { get; }
+    public long Offset { get; }
+    /// <summary>0: to the end of the file, however long it grows.</summary>
+    public long Length { get; }
+    public bool Exclusive { get; }
+    public string Path { get; }
+
+    /// <summary>Until unlocked (and not lost).</summary>
+    public bool IsHeld => _client.Holds(this) && !IsLost;
+
+    /// <summary>True once a server restart made the lock impossible to reclaim.</summary>
+    public bool IsLost => Volatile.Read(ref _lost) != 0;
+
+    internal void MarkLost() => Volatile.Write(ref _lost, 1);
+
+    public Task UnlockAsync(CancellationToken cancellationToken = default) => _client.UnlockAsync(this, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await UnlockAsync(timeout.Token).ConfigureAwait(false);
+    }
+
+    public override string ToString() =>
+        $"{(Exclusive ? "exclusive" : "shared")} lock on {Path} {(Length == 0 ? $"[{Offset}, end)" : $"[{Offset}, {Offset + Length})")}{(IsLost ? " (lost)" : "")}";
+}
+
+/// <summary>A lock request that failed for a reason other than a conflict.</summary>
+public class NfsLockException : IOException
+{
+    public NfsLockException(string message, Exception? inner = null) : base(message, inner) { }
+
+    public NfsLockException(string path, string procedure, Nlm4Status status)
+        : base($"NLM {procedure} {path}: {status.WireName()} ({status.Describe()})") => Status = status;
+
+    public Nlm4Status? Status { get; }
+}
+
+/// <summary>The range is locked by another owner and the caller did not want to wait.</summary>
+public sealed class NfsLockConflictException(string path, long offset, long length, bool exclusive, NfsLockHolder? holder)
+    : NfsLockException($"{path}: cannot take {(exclusive ? "an exclusive" : "a shared")} lock on {(length == 0 ? $"[{offset}, end)" : $"[{offset}, {offset + length})")}: " +
+        (holder is null ? "the range is locked by another owner" : $"conflicts with the {holder}"))
+{
+    public NfsLockHolder? Holder { get; } = holder;
+}

@@ -1,0 +1,395 @@
+using System.Collections.Concurrent;
+using System.Net;
+using NfsNs.Namespaces;
+using NfsNs.Protocols.Nlm4;
+using NfsNs.Protocols.Nsm;
+using NfsNs.Protocols.Portmap;
+using NfsNs.Rpc;
+using NfsNs.Rpc.Server;
+using NfsNs.Xdr;
+
+namespace NfsNs.Client.Locking;
+
+/// <summary>
+/// The client side of NLM and NSM for one network namespace in this process: what lockd and rpc.statd are to a
+/// kernel client, but per namespace, because each namespace is a host of its own to the servers it reaches.
+/// </summary>
+/// <remarks>
+/// <para>
+/// It listens, <em>in the namespace</em>, for the two calls servers make back to clients: NLM4_GRANTED (a blocked
+/// LOCK can now be granted; RFC 1813 appendix II, XNFS 10) and SM_NOTIFY (a server restarted and its locks must be
+/// reclaimed; XNFS 11). Servers find those listeners through the rpcbind on the client's address, so the agent
+/// registers NLM v4 and NSM v1 with the namespace's rpcbind at 127.0.0.1:111 — or, when the namespace has no
+/// portmapper at all (a fresh container namespace), serves one itself on port 111.
+/// </para>
+/// <para>
+/// Only one lock manager per namespace can be registered. When another one holds the registration and answers
+/// (an NFS server with NLM in the same namespace, or another NfsNs process), this agent does not take it over:
+/// its blocked locks then fall back to polling, as Linux's client also re-sends a blocked LOCK periodically.
+/// </para>
+/// <para>
+/// Its NSM state number (odd, persisted in <see cref="NsmStateStore"/>) is the namespace's, shared by every NfsNs
+/// process in it: the first process to start after all others ended counts as a reboot of the "host" and moves the
+/// state on, and tells the servers recorded from the previous run (SM_NOTIFY) so that they drop locks nobody holds.
+/// </para>
+/// </remarks>
+public sealed class NlmClientAgent : IAsyncDisposable
+{
+    /// <summary>The private procedure our in-process monitor "calls back" (as statd's my_id); only for SM_MON records.</summary>
+    private const int StatusCallbackProcedure = 16;
+
+    private readonly NetworkNamespace _namespace;
+    private readonly NamespaceSocketFactory _sockets;
+    private readonly RpcServer _server;
+    private readonly Action<string>? _log;
+    private readonly NsmStateStore _store;
+    private readonly FileStream? _hostLock;
+    private readonly ConcurrentDictionary<GrantKey, TaskCompletionSource<bool>> _pendingGrants = new();
+    private readonly ConcurrentDictionary<NfsLockClient, byte> _monitored = new();
+    private RpcbindRegistration? _registration;
+
+    private NlmClientAgent(NetworkNamespace ns, NamespaceSocketFactory sockets, RpcServer server, NsmStateStore store, FileStream? hostLock,
+        Action<string>? log)
+    {
+        _namespace = ns;
+        _sockets = sockets;
+        _server = server;
+        _store = store;
+        _hostLock = hostLock;
+        _log = log;
+    }
+
+    /// <summary>The namespace this agent serves (its own reference).</summary>
+    public NetworkNamespace Namespace => _namespace;
+
+    /// <summary>This namespace's NSM state number, sent in every LOCK.</summary>
+    public int State => _store.State;
+
+    /// <summary>Where the call-back listener accepts NLM and NSM calls (wildcard address, ephemeral port).</summary>
+    public IPEndPoint CallbackEndPoint { get; private set; } = null!;
+
+    /// <summary>
+    /// Whether servers can reach our listeners through the namespace's rpcbind; when false, blocked locks are polled.
+    /// </summary>
+    public bool CallbacksRegistered { get; private set; }
+
+    /// <summary>Whether this agent serves the namespace's portmapper itself (there was none).</summary>
+    public IPEndPoint? OwnPortmapper { get; private set; }
+
+    /// <summary>Why call-backs are not registered, for messages and the mount table (null when they are).</summary>
+    public string? CallbackProblem { get; private set; }
+
+    /// <summary>GRANTED call-backs received, and SM_NOTIFY messages received.</summary>
+    public long GrantedCallbacks => Interlocked.Read(ref _grantedCallbacks);
+    public long Notifications => Interlocked.Read(ref _notifications);
+    private long _grantedCallbacks, _notifications, _refusedGrants;
+
+    /// <summary>GRANTED call-backs that matched no blocked request and were refused (so the server released them).</summary>
+    public long RefusedGrants => Interlocked.Read(ref _refusedGrants);
+
+    /// <summary>
+    /// Starts the agent of <paramref name="ns"/> (the agent takes its own reference): listener, registration, NSM
+    /// state. <paramref name="stateDirectory"/> null means <see cref="NsmStateStore.DefaultDirectory"/>.
+    /// </summary>
+    public static async Task<NlmClientAgent> StartAsync(NetworkNamespace ns, string? stateDirectory = null, Action<string>? log = null,
+        CancellationToken cancellationToken = default)
+    {
+        var own = ns.Clone();
+        var sockets = new NamespaceSocketFactory(own);
+        RpcServer? server = null;
+        FileStream? hostLock = null;
+        try
+        {
+            string directory = stateDirectory ?? NsmStateStore.DefaultDirectory("client", own.Name, own.Id.Inode);
+            var store = NsmStateStore.Open(directory);
+            hostLock = OpenHostLock(directory, out bool firstProcess);
+            var previous = store.Monitored;
+            if (firstProcess || store.State == 0) store.Restart();
+            server = new RpcServer(sockets, RpcServerOptions.Default with { Log = log });
+            var agent = new NlmClientAgent(own, sockets, server, store, hostLock, log);
+            server.Register(agent.CreateNlmProgram());
+            server.Register(agent.CreateNsmProgram());
+            agent.CallbackEndPoint = server.Listen(new IPEndPoint(IPAddress.Any, 0));
+            await agent.RegisterCallbacksAsync(cancellationToken).ConfigureAwait(false);
+            if (firstProcess && previous.Count > 0) agent.NotifyPreviousServers(previous);
+            return agent;
+        }
+        catch
+        {
+            if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+            hostLock?.Dispose();
+            own.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A shared lock on <c>host.lock</c> marks "an NfsNs process is alive in this namespace"; whoever can take it
+    /// exclusively first is the first since all others ended — the namespace's client "rebooted".
+    /// </summary>
+    private static FileStream? OpenHostLock(string directory, out bool firstProcess)
+    {
+        firstProcess = true;
+        try
+        {
+            var file = new FileStream(Path.Combine(directory, "host.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            firstProcess = HostLock.TryExclusiveThenShared(file.SafeFileHandle);
+            return file;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    // ---- registration --------------------------------------------------------------------------------------------
+
+    private static readonly IPEndPoint LocalRpcbind = new(IPAddress.Loopback, PortmapProtocol.Port);
+
+    private async Task RegisterCallbacksAsync(CancellationToken cancellationToken)
+    {
+        var services = new List<RpcService>();
+        var problems = new List<string>();
+        bool rpcbindAnswers = true;
+        foreach (var (program, version) in new[] { (Nlm4.Program, Nlm4.Version), (Nsm.Program, Nsm.Version) })
+        {
+            switch (await ProbeRegistrationAsync(program, version, cancellationToken).ConfigureAwait(false))
+            {
+                case RegistrationState.NoRpcbind:
+                    rpcbindAnswers = false;
+                    services.Add(new RpcService(program, version, CallbackEndPoint));
+                    break;
+                case RegistrationState.Free:
+                    services.Add(new RpcService(program, version, CallbackEndPoint));
+                    break;
+                case RegistrationState.HeldByLiveService:
+                    problems.Add($"{RpcPrograms.Describe(program, version)} is already registered with rpcbind in {_namespace} by a live service (an NFS server or another client in the same namespace)");
+                    break;
+            }
+        }
+        try
+        {
+            if (!rpcbindAnswers)
+            {
+                var portmap = new PortmapServer(log: _log);
+                _server.Register(portmap);
+                OwnPortmapper = _server.Listen(new IPEndPoint(IPAddress.Any, PortmapProtocol.Port));
+                portmap.Registry.RegisterPortmapper(OwnPortmapper);
+                foreach (var service in services) portmap.Registry.Register(service.Program, service.Version, service.EndPoint);
+    
+            }
+            else if (services.Count > 0)
+            {
+                _registration = await RpcbindRegistration.RegisterAsync(_sockets, LocalRpcbind, services, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is RpcException or System.Net.Sockets.SocketException)
+        {
+            problems.Add($"cannot register the lock call-backs in {_namespace}: {e.Message}");
+            services.Clear();
+        }
+        CallbacksRegistered = services.Any(s => s.Program == Nlm4.Program);
+        CallbackProblem = problems.Count == 0 ? null : string.Join("; ", problems);
+        if (CallbackProblem is not null) _log?.Invoke($"{CallbackProblem}: blocked locks will be polled");
+    }
+
+    private enum RegistrationState { NoRpcbind, Free, HeldByLiveService }
+
+    private async Task<RegistrationState> ProbeRegistrationAsync(uint program, uint version, CancellationToken cancellationToken)
+    {
+        int port;
+        try
+        {
+            port = await RpcBinder.GetPortAsync(_sockets, LocalRpcbind, program, version, ProbeOptions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcProgramNotRegisteredException)
+        {
+            return RegistrationState.Free;
+        }
+        catch (RpcException)
+        {
+            return RegistrationState.NoRpcbind;
+        }
+        // Registered: a live service keeps it; a stale entry (its process died) is ours to replace.
+        try
+        {
+            await using var probe = new RpcConnection(_sockets, new IPEndPoint(IPAddress.Loopback, port), ProbeOptions);
+            await probe.CallAsync(program, version, 0, RpcCredentials.None, XdrVoid.Value, XdrVoid.Read, cancellationToken).ConfigureAwait(false);
+            return RegistrationState.HeldByLiveService;
+        }
+        catch (RpcException)
+        {
+            return RegistrationState.Free;
+        }
+    }
+
+    private static readonly RpcConnectionOptions ProbeOptions = new()
+    {
+        Timeout = TimeSpan.FromSeconds(2), Retransmits = 0, Hard = false, Reconnect = false,
+    };
+
+    // ---- NLM call-backs ------------------------------------------------------------------------------------------
+
+    /// <summary>What identifies a blocked request in a GRANTED call-back: the lock as it was sent, and its server.</summary>
+    private readonly record struct GrantKey(IPAddress Server, NetObj FileHandle, NetObj Owner, int Svid, ulong Offset, ulong Length, bool Exclusive);
+
+    private static GrantKey KeyOf(IPAddress server, Nlm4Lock alock, bool exclusive) =>
+        new(Normalize(server), alock.FileHandle, alock.OwnerHandle, alock.Svid, alock.Offset, alock.Length, exclusive);
+
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    /// <summary>
+    /// Registers interest in a GRANTED call-back for <paramref name="alock"/> from <paramref name="server"/>; the
+    /// task completes when it arrives. Dispose the result when no longer waiting, so a late GRANTED is refused (and
+    /// the server releases the lock instead of holding it for nobody).
+    /// </summary>
+    internal PendingGrant ExpectGrant(IPAddress server, Nlm4Lock alock, bool exclusive)
+    {
+        var key = KeyOf(server, alock, exclusive);
+        var completion = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingGrants[key] = completion;
+        return new PendingGrant(this, key, completion);
+    }
+
+    internal sealed class PendingGrant(NlmClientAgent agent, object key, TaskCompletionSource<bool> completion) : IDisposable
+    {
+        public Task Granted => completion.Task;
+
+        public void Dispose() => agent._pendingGrants.TryRemove(new KeyValuePair<GrantKey, TaskCompletionSource<bool>>((GrantKey)key, completion));
+    }
+
+    private RpcProgram CreateNlmProgram() => new RpcProgram(Nlm4.Program)
+        .On(Nlm4.Version, (uint)Nlm4Procedure.Null, XdrVoid.Read, (_, _, _) => RpcReplyStatus.SuccessTask)
+        .On(Nlm4.Version, (uint)Nlm4Procedure.Granted, Nlm4TestArgs.Read, (call, args, _) =>
+        {
+            new Nlm4Result(args.Cookie, Grant(call, args)).Write(call.Results);
+            return RpcReplyStatus.SuccessTask;
+        })
+        .On(Nlm4.Version, (uint)Nlm4Procedure.GrantedMsg, Nlm4TestArgs.Read, (call, args, _) =>
+        {
+            // The message form has no reply of its own; the answer would go back as GRANTED_RES, which the servers
+            // we know do not need (they treat a missing _RES like a lost UDP datagram). Grant and say nothing.
+            Grant(call, args);
+            return RpcReplyStatus.SuccessTask;
+        });
+
+    private Nlm4Status Grant(RpcCallContext call, Nlm4TestArgs args)
+    {
+        Interlocked.Increment(ref _grantedCallbacks);
+        if (_pendingGrants.TryRemove(KeyOf(call.RemoteEndPoint.Address, args.Lock, args.Exclusive), out var completion))
+        {
+            completion.TrySetResult(true);
+            return Nlm4Status.Granted;
+        }
+        // XNFS 10: a client that no longer waits for the lock refuses the grant, so the server releases it.
+        Interlocked.Increment(ref _refusedGrants);
+        return Nlm4Status.Denied;
+    }
+
+    // ---- NSM -----------------------------------------------------------------------------------------------------
+
+    /// <summary>SM_MON, in process: <paramref name="client"/>'s server is recorded so that its restart reaches it.</summary>
+    internal void Monitor(NfsLockClient client)
+    {
+        if (_monitored.TryAdd(client, 0))
+        {
+            try
+            {
+                _store.AddMonitored(client.ServerName);
+            }
+            catch (IOException e)
+            {
+                _log?.Invoke($"cannot record monitored server {client.ServerName} in {_store.Directory}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>SM_UNMON, in process: the server is forgotten once no lock client of it remains.</summary>
+    internal void Unmonitor(NfsLockClient client)
+    {
+        if (!_monitored.TryRemove(client, out _)) return;
+        if (_monitored.Keys.Any(c => c.ServerName == client.ServerName)) return;
+        try
+        {
+            _store.RemoveMonitored(client.ServerName);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private RpcProgram CreateNsmProgram() => new RpcProgram(Nsm.Program)
+        .On(Nsm.Version, (uint)NsmProcedure.Null, XdrVoid.Read, (_, _, _) => RpcReplyStatus.SuccessTask)
+        .On(Nsm.Version, (uint)NsmProcedure.Notify, StatChange.Read, (call, change, _) =>
+        {
+            Interlocked.Increment(ref _notifications);
+            var from = Normalize(call.RemoteEndPoint.Address);
+            var matching = _monitored.Keys.Where(c => c.IsServer(change.MonName, from)).ToList();
+            _log?.Invoke($"SM_NOTIFY from {call.RemoteEndPoint}: {change.MonName} restarted (state {change.State}); " +
+                (matching.Count == 0 ? "no locks held there" : $"reclaiming the locks of {matching.Count} server connection(s)"));
+            foreach (var client in matching) client.ServerRestarted(change.State);
+            return RpcReplyStatus.SuccessTask;
+        });
+
+    /// <summary>
+    /// After a "reboot" of this namespace's client: tell every server recorded by the previous run that we
+    /// restarted (SM_NOTIFY with the new state), so it drops the locks of processes that no longer exist. Best
+    /// effort, in the background, a few seconds per server at most.
+    /// </summary>
+    private void NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
+    {
+        int state = _store.State;
+        _ = Task.Run(async () =>
+        {
+            foreach (var (peer, _) in previous)
+            {
+                try
+                {
+                    if (!IPAddress.TryParse(peer, out var address)) continue;
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    int port = await RpcBinder.GetPortAsync(_sockets, new IPEndPoint(address, PortmapProtocol.Port), Nsm.Program, Nsm.Version,
+                        ProbeOptions, timeout.Token).ConfigureAwait(false);
+                    await using var connection = new RpcConnection(_sockets, new IPEndPoint(address, port), ProbeOptions);
+                    // mon_name: the name the server knew us by — our address as the server sees it.
+                    string myName = connection.LocalEndPoint is IPEndPoint local ? local.Address.ToString() : peer;
+                    var nsm = new NsmClient(new RpcProgramClient(connection, Nsm.Program, Nsm.Version, RpcCredentials.None));
+                    await nsm.NullAsync(timeout.Token).ConfigureAwait(false);
+                    myName = connection.LocalEndPoint is IPEndPoint connected ? Normalize(connected.Address).ToString() : myName;
+                    await nsm.NotifyAsync(myName, state, timeout.Token).ConfigureAwait(false);
+                    _store.RemoveMonitored(peer);
+
+                }
+                catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or System.Net.Sockets.SocketException)
+                {
+                    _log?.Invoke($"could not notify {peer} of our restart: {e.Message}");
+                }
+            }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pending in _pendingGrants.Values) pending.TrySetCanceled();
+        if (Interlocked.Exchange(ref _registration, null) is { } registration)
+        {
+            try
+            {
+                await registration.UnregisterAsync().ConfigureAwait(false);
+            }
+            catch (RpcException e)
+            {
+                _log?.Invoke($"could not unregister the lock call-backs: {e.Message}");
+            }
+        }
+        await _server.DisposeAsync().ConfigureAwait(false);
+        _hostLock?.Dispose();
+        _namespace.Dispose();
+    }
+
+    public override string ToString() =>
+        $"NLM client agent in {_namespace} (call-backs {(CallbacksRegistered ? $"at {CallbackEndPoint}" : "polled")}, NSM state {State})";
+}
