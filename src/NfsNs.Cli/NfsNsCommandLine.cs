@@ -78,6 +78,7 @@ internal sealed class NfsNsCommandLine
         AddDf();
         AddExports();
         AddPing();
+        AddLock();
         AddDemo();
         AddServe();
     }
@@ -87,6 +88,15 @@ internal sealed class NfsNsCommandLine
 
     /// <summary>Adds <paramref name="command"/>; its action binds the parse result and runs the command body.</summary>
     private void Add<TOptions>(Command command, Func<ParseResult, GlobalOptions, TOptions> bind, Func<TOptions, CancellationToken, Task> run)
+        where TOptions : CommandOptions =>
+        Add(command, bind, async (options, cancellationToken) =>
+        {
+            await run(options, cancellationToken).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+    /// <summary>As above, for a command whose body decides the exit status (<c>lock</c> passes on its command's).</summary>
+    private void Add<TOptions>(Command command, Func<ParseResult, GlobalOptions, TOptions> bind, Func<TOptions, CancellationToken, Task<int>> run)
         where TOptions : CommandOptions
     {
         command.SetAction(async (result, cancellationToken) =>
@@ -97,13 +107,12 @@ internal sealed class NfsNsCommandLine
             using var statistics = statsFormat is null ? null : Output.MountStatistics.Start();
             try
             {
-                await run(options, cancellationToken).ConfigureAwait(false);
+                return await run(options, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
                 statistics?.Print(_console.Error, json: statsFormat == "json");
             }
-            return ExitCodes.Ok;
         });
         Root.Add(command);
     }
@@ -439,6 +448,71 @@ internal sealed class NfsNsCommandLine
         Add(new Command("ping", "Call the NFS NULL procedure and print round-trip times") { url, count },
             (r, g) => new PingOptions { Global = g, Console = _console, Url = g.ApplyTo(r.GetRequiredValue(url)), Count = r.GetValue(count) },
             PingCommand.RunAsync);
+    }
+
+    private void AddLock()
+    {
+        var url = UrlArgument("URL", "File to lock (created if missing, as flock(1) does)");
+        var command = new Argument<string[]>("COMMAND")
+        {
+            Description = "Command and arguments to run while the lock is held (after --)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var shared = Flag("--shared", "-s", "Take a shared (read) lock instead of an exclusive one");
+        var wait = new Option<bool>("--wait") { Description = "Wait for a conflicting lock to be released (the default)" };
+        var noWait = Flag("--nowait", "-n", "Fail (exit 1) instead of waiting when the range is locked");
+        var timeout = new Option<double?>("--timeout", "-w")
+        {
+            Description = "Wait at most this many seconds, then fail with exit status 1",
+            HelpName = "SECONDS",
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+                if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double s) && s >= 0 && s <= 1e6)
+                    return s;
+                result.AddError($"--timeout must be a number of seconds from 0 to 1000000, not '{text}'");
+                return null;
+            },
+        };
+        var range = new Option<string?>("--range")
+        {
+            Description = "Byte range to lock, OFFSET:LENGTH (LENGTH 0 = to the end of the file; default the whole file)",
+            HelpName = "OFFSET:LENGTH",
+        };
+        range.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is not string text) return;
+            try { LockOptions.ParseRange(text); }
+            catch (UsageException e) { result.AddError(e.Message); }
+        });
+        var test = Flag("--test", "-t", "Do not lock: print who holds a conflicting lock, exit 0 if nobody does and 1 if somebody does");
+        var json = JsonFlag("the --test result");
+        var lockCommand = new Command("lock",
+            "Run a command while holding an NLM lock on a remote file, like flock(1): nfsns lock URL -- COMMAND [ARGS]; " +
+            "exits with the command's status")
+        { url, command, shared, wait, noWait, timeout, range, test, json };
+        lockCommand.Validators.Add(result =>
+        {
+            bool testing = result.GetValue(test);
+            int words = result.GetResult(command)?.Tokens.Count ?? 0;
+            if (!testing && words == 0) result.AddError("lock: give the command to run after the URL, e.g. nfsns lock URL -- make");
+            if (testing && words > 0) result.AddError("lock: --test runs no command");
+            if (result.GetValue(wait) && result.GetValue(noWait)) result.AddError("lock: --wait and --nowait contradict each other");
+            if (result.GetValue(noWait) && result.GetResult(timeout) is not null) result.AddError("lock: --timeout needs waiting; drop --nowait");
+        });
+        Add(lockCommand,
+            (r, g) =>
+            {
+                var (offset, length) = r.GetValue(range) is string text ? LockOptions.ParseRange(text) : (0L, 0L);
+                return new LockOptions
+                {
+                    Global = g, Console = _console, Url = g.ApplyTo(r.GetRequiredValue(url)),
+                    Command = r.GetValue(command) ?? [], Shared = r.GetValue(shared), Wait = !r.GetValue(noWait),
+                    Timeout = r.GetValue(timeout) is double seconds ? TimeSpan.FromSeconds(seconds) : null,
+                    Offset = offset, Length = length, Test = r.GetValue(test), Json = r.GetValue(json),
+                };
+            },
+            LockCommand.RunAsync);
     }
 
     private void AddDemo()

@@ -123,3 +123,68 @@ public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixt
         Assert.Equal(0, mount.Server.LockClient!.LostLocks);
     }
 }
+
+/// <summary><c>nfsns lock</c> as users run it: two processes, one file, against ganesha with NLM.</summary>
+public sealed class LockCommandTests(GaneshaLockFixture fixture) : IClassFixture<GaneshaLockFixture>
+{
+    private sealed record Run(int ExitCode, string Out, string Err);
+
+    private static async Task<Run> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exitCode = await NfsNs.Cli.NfsNsCli.RunAsync(args, output, error);
+        return new Run(exitCode, output.ToString(), error.ToString());
+    }
+
+    private string Url(string file) => $"nfs://127.0.0.1/export/{file}?netns={fixture.A.Namespace.Name}";
+
+    [Fact]
+    public async Task A_second_process_waits_for_the_first_and_gets_its_commands_exit_status()
+    {
+        string file = $"cli-{Guid.NewGuid():N}.lock";
+        // Process 1 holds the lock for 3 s; "holding" on its stderr (-v) says it has it.
+        await using var holder = await ServeProcess.StartAsync(["lock", "-v", Url(file), "--", "sleep", "3"], "holding");
+        Assert.True(File.Exists(Path.Combine(fixture.A.ExportDirectory, file)), "the lock file is created as flock(1) does");
+
+        var refused = await RunAsync("lock", "--nowait", Url(file), "--", "true");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("conflicts with the exclusive lock", refused.Err);
+
+        var test = await RunAsync("lock", "--test", "--json", Url(file));
+        Assert.Equal(1, test.ExitCode);
+        var json = System.Text.Json.JsonDocument.Parse(test.Out).RootElement;
+        Assert.True(json.GetProperty("locked").GetBoolean());
+        Assert.Contains($"nfsns:{holder.Pid}:", json.GetProperty("holder").GetProperty("owner").GetString());
+
+        var timedOut = await RunAsync("lock", "--timeout", "0.5", Url(file), "--", "true");
+        Assert.Equal(1, timedOut.ExitCode);
+        Assert.Contains("not obtained within 0.5 s", timedOut.Err);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var waited = await RunAsync("lock", Url(file), "--", "sh", "-c", "exit 7");
+        Assert.Equal(7, waited.ExitCode);
+        Assert.True(holder.HasExited, $"the second lock was granted while the first process still ran ({started.Elapsed})");
+        Assert.Equal(0, holder.ExitCode);
+
+        Assert.Equal(0, (await RunAsync("lock", "--test", Url(file))).ExitCode);
+    }
+
+    [Fact]
+    public async Task Shared_locks_from_two_processes_coexist_and_bad_usage_is_exit_2()
+    {
+        string file = $"cli-{Guid.NewGuid():N}.lock";
+        await using var reader = await ServeProcess.StartAsync(["lock", "-v", "--shared", Url(file), "--", "sleep", "2"], "holding");
+        var second = await RunAsync("lock", "--shared", "--nowait", Url(file), "--", "sh", "-c", "echo inside");
+        Assert.Equal(0, second.ExitCode);
+        var writer = await RunAsync("lock", "--nowait", "--range", "0:10", Url(file), "--", "true");
+        Assert.Equal(1, writer.ExitCode);
+
+        Assert.Equal(2, (await RunAsync("lock", Url(file))).ExitCode);
+        Assert.Equal(2, (await RunAsync("lock", "--range", "x:1", Url(file), "--", "true")).ExitCode);
+        Assert.Equal(2, (await RunAsync("lock", "--nowait", "--wait", Url(file), "--", "true")).ExitCode);
+        var missing = await RunAsync("lock", Url(file + ".2"), "--", "/nonexistent/command");
+        Assert.Equal(127, missing.ExitCode);
+        Assert.Contains("command not found", missing.Err);
+    }
+}
