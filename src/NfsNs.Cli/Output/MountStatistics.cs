@@ -40,6 +40,12 @@ internal sealed class MountStatistics : IDisposable
                 sharingGroup = r.SharingGroup, mountsInGroup = r.MountsInGroup, connections = r.Connections,
                 connection = new { calls = r.Connection.Calls, retransmits = r.Connection.Retransmits, connects = r.Connection.Connects,
                     reconnects = r.Connection.Reconnects, timeouts = r.Connection.Timeouts, bytesSent = r.Connection.BytesSent, bytesReceived = r.Connection.BytesReceived },
+                locking = r.Locking is not { } l ? null : new
+                {
+                    nlmServer = l.NlmServer, nlmLocal = l.NlmLocal, callerName = l.CallerName, heldLocks = l.HeldLocks,
+                    callbacksRegistered = l.CallbacksRegistered, callbackEndPoint = l.CallbackEndPoint, callbackProblem = l.CallbackProblem,
+                    nsmState = l.NsmState, grantedCallbacks = l.GrantedCallbacks, reclaims = l.Reclaims, lostLocks = l.LostLocks,
+                },
                 procedures = r.Procedures.Select(p => new
                 {
                     program = p.Program, version = p.Version, procedure = ProcedureName(p),
@@ -54,6 +60,10 @@ internal sealed class MountStatistics : IDisposable
             output.WriteLine($"mount {r.MountId}: {r.Url} export {r.Export} netns net:[{r.NamespaceInode}]{(r.NamespaceName is null ? "" : " (" + r.NamespaceName + ")")}");
             output.WriteLine($"  {r.Protocol} {r.LocalAddress ?? "-"} -> {r.RemoteAddress}, NFSv{r.Version}, sharing group {r.SharingGroup} ({r.MountsInGroup} mounts, {r.Connections} connection(s)); " +
                 $"connects {r.Connection.Connects}, reconnects {r.Connection.Reconnects}, timeouts {r.Connection.Timeouts}");
+            if (r.Locking is { } l)
+                output.WriteLine($"  locking: NLM {l.NlmLocal ?? "-"} -> {l.NlmServer} as {l.CallerName}, {l.HeldLocks} held, NSM state {l.NsmState}, " +
+                    $"call-backs {(l.CallbacksRegistered ? "at " + l.CallbackEndPoint : "polled (" + l.CallbackProblem + ")")}, " +
+                    $"{l.GrantedCallbacks} granted, {l.Reclaims} reclaimed, {l.LostLocks} lost");
             output.WriteLine($"  {"procedure",-12} {"calls",8} {"errors",7} {"retrans",7} {"sent",12} {"received",12} {"avg ms",8} {"max ms",8}");
             foreach (var p in r.Procedures)
                 output.WriteLine($"  {ProcedureName(p),-12} {p.Calls,8} {p.Errors,7} {p.Retransmits,7} {p.BytesSent,12} {p.BytesReceived,12} " +
@@ -61,8 +71,12 @@ internal sealed class MountStatistics : IDisposable
         }
     }
 
-    private static string ProcedureName(RpcProcedureStats p) =>
-        RpcPrograms.ProcedureName(p.Program, p.Version, p.Procedure) ?? $"{p.Program}.{p.Procedure}";
+    /// <summary>"READ" for NFS, "NLM LOCK" for the other programs a mount talks to.</summary>
+    private static string ProcedureName(RpcProcedureStats p)
+    {
+        string name = RpcPrograms.ProcedureName(p.Program, p.Version, p.Procedure) ?? $"{p.Program}.{p.Procedure}";
+        return p.Program == RpcPrograms.Nfs ? name : $"{RpcPrograms.Name(p.Program)} {name}";
+    }
 
     public void Dispose() => s_current.Value = null;
 }

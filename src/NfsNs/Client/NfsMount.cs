@@ -658,7 +658,8 @@ public sealed class NfsMount : IAsyncDisposable
             _registry.MountsSharing(_server),
             _server.Transports.Count,
             Connection.Stats,
-            _server.Procedures);
+            _server.LockClient is { } locks ? [.. _server.Procedures, .. locks.Connection.Stats.Procedures] : _server.Procedures,
+            _server.LockClient?.Describe());
     }
 }
 

@@ -261,4 +261,22 @@ public sealed record NfsMountInfo(
     int MountsInGroup,
     int Connections,
     RpcConnectionStats Connection,
-    IReadOnlyList<RpcProcedureStats> Procedures);
+    IReadOnlyList<RpcProcedureStats> Procedures,
+    NfsLockInfo? Locking = null);
+
+/// <summary>
+/// The locking side of a mount-table row, once a lock was taken through its server connection: where NLM goes, the
+/// name we lock under, where call-backs come in (all in the mount's namespace) and how locking has gone.
+/// </summary>
+public sealed record NfsLockInfo(
+    string NlmServer,
+    string? NlmLocal,
+    string CallerName,
+    int HeldLocks,
+    bool CallbacksRegistered,
+    string CallbackEndPoint,
+    string? CallbackProblem,
+    int NsmState,
+    long GrantedCallbacks,
+    int Reclaims,
+    int LostLocks);

@@ -171,6 +171,26 @@ public sealed class LockCommandTests(GaneshaLockFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Stats_show_the_lock_side_of_the_mount_with_NLM_counters()
+    {
+        string file = $"cli-{Guid.NewGuid():N}.lock";
+        var run = await RunAsync("--stats", "json", "lock", Url(file), "--", "true");
+        Assert.Equal(0, run.ExitCode);
+        var mount = System.Text.Json.JsonDocument.Parse(run.Err).RootElement[0];
+        var locking = mount.GetProperty("locking");
+        Assert.Equal("127.0.0.1", locking.GetProperty("callerName").GetString());
+        string nlmServer = locking.GetProperty("nlmServer").GetString()!;
+        Assert.Contains($"127.0.0.1:{GaneshaServer.NlmPort}", nlmServer);
+        Assert.Contains(fixture.A.Namespace.Name, nlmServer);
+        // The server's own nlockmgr holds the namespace's rpcbind entry: our call-backs cannot be registered there.
+        Assert.False(locking.GetProperty("callbacksRegistered").GetBoolean());
+        Assert.Contains("already registered", locking.GetProperty("callbackProblem").GetString());
+        var procedures = mount.GetProperty("procedures").EnumerateArray().Select(p => (p.GetProperty("program").GetUInt32(), p.GetProperty("procedure").GetString(), p.GetProperty("calls").GetInt64())).ToList();
+        Assert.Contains(procedures, p => p.Item1 == 100021 && p.Item2 == "NLM LOCK" && p.Item3 >= 1);
+        Assert.Contains(procedures, p => p.Item1 == 100021 && p.Item2 == "NLM UNLOCK" && p.Item3 == 1);
+    }
+
+    [Fact]
     public async Task Shared_locks_from_two_processes_coexist_and_bad_usage_is_exit_2()
     {
         string file = $"cli-{Guid.NewGuid():N}.lock";

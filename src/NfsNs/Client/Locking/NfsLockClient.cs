@@ -330,6 +330,11 @@ public sealed class NfsLockClient : IAsyncDisposable
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>The locking part of the mount table.</summary>
+    public NfsLockInfo Describe() => new(
+        _connection.Describe(), _connection.LocalEndPoint?.ToString(), CallerName, HeldLocks, _agent.CallbacksRegistered,
+        _agent.CallbackEndPoint.ToString(), _agent.CallbackProblem, _agent.State, _agent.GrantedCallbacks, Reclaims, LostLocks);
+
     public override string ToString() => $"NLM v4 client of {_connection.Describe()} as {CallerName}";
 }
 
