@@ -168,6 +168,12 @@ public sealed class NfsLockClient : IAsyncDisposable
             throw new NfsLockException(path, "LOCK", first);
         }
 
+        if (first == Nlm4Status.DeniedGracePeriod)
+        {
+            Interlocked.Increment(ref _graceWaits);
+            await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+        }
+
         // Wait: for the GRANTED call-back when servers can reach us, re-sending the blocking LOCK now and then anyway
         // (a lost call-back, or a server that cannot call us, must not leave us waiting forever).
         using var pending = _agent.ExpectGrant(ServerAddress, alock, exclusive);

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Net;
+using NfsNs.Client;
+using NfsNs.Client.Locking;
+using NfsNs.Namespaces;
+using NfsNs.Protocols.Nlm4;
+using NfsNs.Protocols.Nsm;
+using NfsNs.Rpc;
+using NfsNs.Rpc.Server;
+using NfsNs.Tests.Support;
+using NfsNs.Xdr;
+
+namespace NfsNs.Tests.Scripted;
+
+/// <summary>
+/// The NLM client against a scripted lock manager, for what real servers cannot be made to do on demand: a GRANTED
+/// call-back at a chosen moment, one for a request nobody waits for, grace-period refusals, a restart notice after
+/// which a reclaim is refused. NFS itself is the embedded server; only NLM is scripted.
+/// </summary>
+public sealed class NlmClientScriptedTests : IAsyncLifetime
+{
+    private EmbeddedServerHost _host = null!;
+    private RpcServer _nlmServer = null!;
+    private NamespaceSocketFactory _sockets = null!;
+    private readonly ConcurrentQueue<(Nlm4Procedure Procedure, object Args)> _calls = new();
+    private readonly List<string> _warnings = [];
+    private Func<Nlm4LockArgs, Nlm4Status> _onLock = _ => Nlm4Status.Granted;
+    private readonly string _stateDirectory = Path.Combine(TestStateDirectory.Path, $"scripted-{Guid.NewGuid():N}");
+
+    public async Task InitializeAsync()
+    {
+        _host = await EmbeddedServerHost.StartAsync("nfsns-nlmscript");
+        _sockets = new NamespaceSocketFactory(_host.Handle);
+        _nlmServer = new RpcServer(_sockets);
+        _nlmServer.Register(new RpcProgram(Nlm4.Program)
+            .On(Nlm4.Version, (uint)Nlm4Procedure.Null, XdrVoid.Read, (_, _, _) => RpcReplyStatus.SuccessTask)
+            .On(Nlm4.Version, (uint)Nlm4Procedure.Lock, Nlm4LockArgs.Read, (call, args, _) =>
+            {
+                _calls.Enqueue((Nlm4Procedure.Lock, args));
+                new Nlm4Result(args.Cookie, _onLock(args)).Write(call.Results);
+                return RpcReplyStatus.SuccessTask;
+            })
+            .On(Nlm4.Version, (uint)Nlm4Procedure.Unlock, Nlm4UnlockArgs.Read, (call, args, _) =>
+            {
+                _calls.Enqueue((Nlm4Procedure.Unlock, args));
+                new Nlm4Result(args.Cookie, Nlm4Status.Granted).Write(call.Results);
+                return RpcReplyStatus.SuccessTask;
+            })
+            .On(Nlm4.Version, (uint)Nlm4Procedure.Cancel, Nlm4CancelArgs.Read, (call, args, _) =>
+            {
+                _calls.Enqueue((Nlm4Procedure.Cancel, args));
+                new Nlm4Result(args.Cookie, Nlm4Status.Granted).Write(call.Results);
+                return RpcReplyStatus.SuccessTask;
+            }));
+        _nlmServer.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _nlmServer.DisposeAsync();
+        await _host.DisposeAsync();
+    }
+
+    private async Task<(NfsMount Mount, NfsFileStream Stream, NfsClientRegistry Registry)> OpenAsync()
+    {
+        var registry = new NfsClientRegistry();
+        var url = NfsUrl.Parse(_host.Url());
+        using var ns = NetworkNamespace.Open(_host.Namespace.Name);
+        var options = NfsMountOptions.FromUrl(url, ns) with
+        {
+            NlmPort = _nlmServer.EndPoints[0].Port,
+            LockStateDirectory = _stateDirectory,
+            Warn = message => { lock (_warnings) _warnings.Add(message); },
+        };
+        var mount = await NfsMount.MountAsync(options, registry);
+        var stream = await mount.OpenWriteAsync("scripted.lock");
+        return (mount, stream, registry);
+    }
+
+    private Nlm4Client CallbackClient(NfsMount mount, out RpcConnection connection)
+    {
+        var agent = mount.Server.LockClient!.Agent;
+        connection = new RpcConnection(_sockets, new IPEndPoint(IPAddress.Loopback, agent.CallbackEndPoint.Port));
+        return new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+    }
+
+    [Fact]
+    public async Task A_GRANTED_call_back_ends_a_blocked_wait_and_one_for_nobody_is_refused()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _onLock = args =>
+        {
+            if (!args.Block) return Nlm4Status.Denied;
+            blocked.TrySetResult(args);
+            return Nlm4Status.Blocked;
+        };
+        var waiting = stream.LockAsync(0, 100);
+        var queued = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(mount.Server.LockClient!.Agent.State, queued.State);
+        Assert.Equal(mount.Server.LockClient.CallerName, queued.Lock.CallerName);
+
+        var client = CallbackClient(mount, out var connection);
+        await using var _c = connection;
+        var stranger = queued.Lock with { Svid = queued.Lock.Svid + 1000 };
+        Assert.Equal(Nlm4Status.Denied, (await client.GrantedAsync(new Nlm4TestArgs(NetObj.Empty, true, stranger))).Status);
+        Assert.False(waiting.IsCompleted);
+        var reply = await client.GrantedAsync(new Nlm4TestArgs(new NetObj([1, 2]), true, queued.Lock));
+        Assert.Equal((Nlm4Status.Granted, new NetObj([1, 2])), (reply.Status, reply.Cookie));
+        var held = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(held.IsHeld);
+        Assert.Equal(1, mount.Server.LockClient.Agent.RefusedGrants);
+    }
+
+    [Fact]
+    public async Task Grace_period_refusals_are_waited_out()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        int refusals = 0;
+        _onLock = _ => Interlocked.Increment(ref refusals) <= 2 ? Nlm4Status.DeniedGracePeriod : Nlm4Status.Granted;
+        await using var held = await stream.LockAsync(wait: true).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(2, mount.Server.LockClient!.GraceWaits);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_blocked_wait_sends_CANCEL_for_that_request()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        _onLock = args => args.Block ? Nlm4Status.Blocked : Nlm4Status.Denied;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.LockAsync(10, 20, exclusive: false, cancellationToken: cancel.Token));
+        var cancelled = Assert.Single(_calls.Where(c => c.Procedure == Nlm4Procedure.Cancel).Select(c => (Nlm4CancelArgs)c.Args));
+        Assert.Equal((10UL, 20UL, false, true), (cancelled.Lock.Offset, cancelled.Lock.Length, cancelled.Exclusive, cancelled.Block));
+        Assert.DoesNotContain(_calls, c => c.Procedure == Nlm4Procedure.Unlock);
+    }
+
+    [Fact]
+    public async Task SM_NOTIFY_makes_the_client_reclaim_and_a_refused_reclaim_loses_that_lock()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        var kept = await stream.LockAsync(0, 10);
+        var lost = await stream.LockAsync(100, 10, exclusive: false);
+        var reclaimed = new ConcurrentBag<Nlm4LockArgs>();
+        _onLock = args =>
+        {
+            if (!args.Reclaim) return Nlm4Status.Granted;
+            reclaimed.Add(args);
+            return args.Lock.Offset == 100 ? Nlm4Status.Denied : Nlm4Status.Granted;
+        };
+
+        var agent = mount.Server.LockClient!.Agent;
+        await using (var connection = new RpcConnection(_sockets, new IPEndPoint(IPAddress.Loopback, agent.CallbackEndPoint.Port)))
+        {
+            var nsm = new NsmClient(new RpcProgramClient(connection, Nsm.Program, Nsm.Version, RpcCredentials.None));
+            await nsm.NotifyAsync("127.0.0.1", 3);
+        }
+        for (int i = 0; i < 100 && mount.Server.LockClient.Reclaims + mount.Server.LockClient.LostLocks < 2; i++) await Task.Delay(50);
+        Assert.Equal(2, reclaimed.Count);
+        Assert.All(reclaimed, r => Assert.False(r.Block));
+        Assert.True(kept.IsHeld);
+        Assert.True(lost.IsLost);
+        Assert.Equal((1, 1), (mount.Server.LockClient.Reclaims, mount.Server.LockClient.LostLocks));
+        lock (_warnings) Assert.Contains(_warnings, w => w.Contains("[100, 110)") && w.Contains("was lost") && w.Contains("NLM4_DENIED"));
+        Assert.Equal(1, agent.Notifications);
+    }
+}
