@@ -143,6 +143,32 @@ public sealed class TenantNetworkTests
         Assert.Empty(await NamespacesStartingWithAsync($"nfsns-t{label}-server"));
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task Ganesha_bound_to_the_wildcard_answers_at_the_tenant_address_and_on_loopback()
+    {
+        await using var tenant = await TenantNetwork.CreateAsync(UniquePrefix("tn"));
+        string export = Path.Combine(tenant.Server.StateDirectory, "export");
+        Directory.CreateDirectory(export);
+        await File.WriteAllTextAsync(Path.Combine(export, "wildcard.txt"), "any\n");
+        await using (var ganesha = await GaneshaServer.StartAsync(tenant.Server, export, new GaneshaOptions { BindAddress = IPAddress.Any }))
+        {
+            Assert.Equal(GaneshaServer.Address, ganesha.ProbeAddress);
+            var remote = (await Libnfs.CatAsync(tenant.Client, Libnfs.Url(tenant.ServerAddress, "wildcard.txt"))).EnsureSuccess();
+            Assert.Equal("any\n", remote.Stdout);
+            var local = (await Libnfs.CatAsync(tenant.Server, Libnfs.Url("wildcard.txt"))).EnsureSuccess();
+            Assert.Equal("any\n", local.Stdout);
+        }
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Ganesha_refuses_a_bind_address_that_is_not_IPv4()
+    {
+        await using var tenant = await TenantNetwork.CreateAsync(UniquePrefix("tn"));
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => GaneshaServer.StartAsync(tenant.Server,
+            tenant.Server.StateDirectory, new GaneshaOptions { BindAddress = tenant.ServerAddressV6! }));
+        Assert.Contains("IPv4", refused.Message);
+    }
+
     public static TheoryData<string, TenantNetworkOptions> BadOptions => new()
     {
         { "IPv4", new TenantNetworkOptions { ClientAddress = IPAddress.Parse("fd00::2") } },
