@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace NfsNs.Peers;
 
 /// <summary>How a <see cref="GaneshaServer"/> is configured and how long it may take to start and stop.</summary>
@@ -7,6 +9,14 @@ public sealed record GaneshaOptions
 
     /// <summary>Also run rpc.statd and enable ganesha's NLM v4 (port 32803), for lock tests.</summary>
     public bool EnableNlm { get; init; }
+
+    /// <summary>
+    /// ganesha's <c>Bind_Addr</c>: the IPv4 address its NFS, MOUNT and NLM listeners bind to. The default is loopback
+    /// (<see cref="GaneshaServer.Address"/>); a <see cref="TenantNetwork"/> server binds its
+    /// <see cref="TenantNetwork.ServerAddress"/>; <see cref="IPAddress.Any"/> listens on every address of the namespace.
+    /// rpcbind and rpc.statd listen on every address whatever this is.
+    /// </summary>
+    public IPAddress BindAddress { get; init; } = IPAddress.Loopback;
 
     /// <summary>Export read-only (Access_Type = RO) instead of read-write.</summary>
     public bool ReadOnly { get; init; }

@@ -1,16 +1,20 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 
 namespace NfsNs.Peers;
 
 /// <summary>
 /// nfs-ganesha (FSAL_VFS, NFSv3 + NFSv4.x over TCP, AUTH_SYS, no root squash) exporting one directory as
-/// <c>127.0.0.1:/export</c> inside a <see cref="TestNamespace"/>, with its own rpcbind (and, for NLM, rpc.statd).
+/// <c>127.0.0.1:/export</c> (or at <see cref="GaneshaOptions.BindAddress"/>) inside a <see cref="TestNamespace"/>,
+/// with its own rpcbind (and, for NLM, rpc.statd).
 /// Follows /work/shared/peers.md: every instance has a private <c>/run</c>, recovery and statd directory, so two
 /// servers in two namespaces at the same address never meet through shared files.
 /// </summary>
 public sealed class GaneshaServer : IAsyncDisposable
 {
+    /// <summary>The default bind address (<see cref="GaneshaOptions.BindAddress"/>), where clients inside the namespace find it.</summary>
     public const string Address = "127.0.0.1";
     public const int RpcbindPort = 111;
     public const int Port = 2049;
@@ -39,6 +43,8 @@ public sealed class GaneshaServer : IAsyncDisposable
     /// <summary>The directory exported (absolute); files written here directly are visible at once (Attr_Expiration_Time = 0).</summary>
     public string ExportDirectory { get; }
     public GaneshaOptions Options { get; }
+    /// <summary>Where ganesha's NFS, MOUNT and NLM listeners are bound (<see cref="GaneshaOptions.BindAddress"/>).</summary>
+    public IPAddress BindAddress => Options.BindAddress;
 
     /// <summary>Config, logs, private /run, recovery and statd directories of this instance.</summary>
     public string StateDirectory { get; }
@@ -80,9 +86,12 @@ public sealed class GaneshaServer : IAsyncDisposable
             throw new ArgumentException($"export directory '{export}' does not exist", nameof(exportDirectory));
         if (export.IndexOfAny(['"', '\n', '\r']) >= 0)
             throw new ArgumentException($"export directory '{export}' cannot be written in a ganesha config (quote or newline)", nameof(exportDirectory));
+        options ??= GaneshaOptions.Default;
+        if (options.BindAddress is not { AddressFamily: AddressFamily.InterNetwork })
+            throw new ArgumentException($"ganesha's bind address '{options.BindAddress}' must be an IPv4 address", nameof(options));
         PeerTools.EnsureAvailable();
 
-        var server = new GaneshaServer(ns, export, options ?? GaneshaOptions.Default);
+        var server = new GaneshaServer(ns, export, options);
         if (Directory.Exists(server.StateDirectory))
             throw new PeerException($"namespace {ns} already has a ganesha ({server.StateDirectory} exists): one per namespace, as all use port {Port}");
         try
@@ -171,7 +180,7 @@ public sealed class GaneshaServer : IAsyncDisposable
         await WaitUntilReadyAsync(ganesha,
             async _ => ReadLogFrom(logStart).Contains(InitializedMessage, StringComparison.Ordinal)
                        && await RpcProgramAnswersAsync(NfsProgram, 3, cancellationToken),
-            $"'{InitializedMessage}' in its log and NFSv3 answering on {Address}:{Port}",
+            $"'{InitializedMessage}' in its log and NFSv3 answering on {ProbeAddress}:{Port}",
             () => $"ganesha log {LogPath}:\n{ProcFs.Tail(LogPath)}\nganesha output:\n{ganesha.OutputTail()}", cancellationToken);
     }
 
@@ -203,7 +212,15 @@ public sealed class GaneshaServer : IAsyncDisposable
 
     /// <summary>rpcinfo inside the namespace: does (program, version) answer a NULL call over TCP via rpcbind?</summary>
     private Task<bool> RpcProgramAnswersAsync(int program, int version, CancellationToken cancellationToken) =>
-        (_rpcbind ?? throw new InvalidOperationException($"{this} has no rpcbind")).AnswersAsync(program, version, cancellationToken);
+        (_rpcbind ?? throw new InvalidOperationException($"{this} has no rpcbind"))
+            .AnswersAsync(ProbeAddress, program, version, cancellationToken);
+
+    /// <summary>
+    /// Where a client inside the namespace reaches ganesha: its bind address, or loopback for the wildcard. ganesha
+    /// registers its tcp services as 0.0.0.0 even when bound to one address, so rpcbind sends a client that asked at
+    /// 127.0.0.1 to 127.0.0.1, where nothing listens then.
+    /// </summary>
+    public string ProbeAddress => BindAddress.Equals(IPAddress.Any) ? Address : BindAddress.ToString();
 
     private string ReadLogFrom(long offset)
     {
@@ -226,7 +243,7 @@ public sealed class GaneshaServer : IAsyncDisposable
         // Values from peers.md, section 6. Graceless: no grace period after a (re)start, so tests need not wait.
         return $$"""
             NFS_CORE_PARAM {
-                Bind_Addr = {{Address}};
+                Bind_Addr = {{BindAddress}};
                 NFS_Port = {{Port}};
                 MNT_Port = {{MountPort}};
                 NLM_Port = {{NlmPort}};
@@ -318,5 +335,5 @@ public sealed class GaneshaServer : IAsyncDisposable
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    public override string ToString() => $"ganesha in {Namespace} exporting {ExportDirectory} as {Address}:{PseudoPath}";
+    public override string ToString() => $"ganesha in {Namespace} exporting {ExportDirectory} as {BindAddress}:{PseudoPath}";
 }

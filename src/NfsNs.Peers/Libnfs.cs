@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+
 namespace NfsNs.Peers;
 
 /// <summary>
@@ -11,9 +14,23 @@ public static class Libnfs
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>The URL of <paramref name="pathInExport"/> on a <see cref="GaneshaServer"/>, with an optional query (no '?').</summary>
-    public static string Url(string pathInExport = "", string? query = null)
+    public static string Url(string pathInExport = "", string? query = null) =>
+        Compose(GaneshaServer.Address, pathInExport, query);
+
+    /// <summary>The URL of <paramref name="pathInExport"/> on a server at <paramref name="server"/> exporting <c>/export</c>.</summary>
+    public static string Url(IPAddress server, string pathInExport = "", string? query = null)
     {
-        string url = $"nfs://{GaneshaServer.Address}{GaneshaServer.PseudoPath}";
+        ArgumentNullException.ThrowIfNull(server);
+        return Compose(UrlHost(server), pathInExport, query);
+    }
+
+    /// <summary>An address as the host part of a URL (RFC 3986 section 3.2.2: an IPv6 literal goes in brackets).</summary>
+    public static string UrlHost(IPAddress address) =>
+        address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
+
+    private static string Compose(string host, string pathInExport, string? query)
+    {
+        string url = $"nfs://{host}{GaneshaServer.PseudoPath}";
         string path = pathInExport.TrimStart('/');
         if (path.Length > 0) url += "/" + path;
         return string.IsNullOrEmpty(query) ? url : $"{url}?{query}";

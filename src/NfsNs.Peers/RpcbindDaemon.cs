@@ -78,11 +78,20 @@ public sealed class RpcbindDaemon : IAsyncDisposable
     }
 
     /// <summary><c>rpcinfo -T tcp 127.0.0.1 PROGRAM VERSION</c> inside the namespace: is it registered and answering?</summary>
-    public async Task<bool> AnswersAsync(int program, int version, CancellationToken cancellationToken = default)
+    public Task<bool> AnswersAsync(int program, int version, CancellationToken cancellationToken = default) =>
+        AnswersAsync(Address, program, version, cancellationToken);
+
+    /// <summary>
+    /// <c>rpcinfo -T tcp ADDRESS PROGRAM VERSION</c> inside the namespace: asks rpcbind at <paramref name="address"/>
+    /// (it listens on every address) and calls NULL where it points. rpcbind answers a wildcard registration with the
+    /// address the question came to (rpcbind's RPCBPROC_GETADDR, RFC 1833), so a server bound to one address
+    /// only answers when asked at that address.
+    /// </summary>
+    public async Task<bool> AnswersAsync(string address, int program, int version, CancellationToken cancellationToken = default)
     {
         try
         {
-            var probe = await Namespace.RunAsync("rpcinfo", ["-T", "tcp", Address, program.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            var probe = await Namespace.RunAsync("rpcinfo", ["-T", "tcp", address, program.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 version.ToString(System.Globalization.CultureInfo.InvariantCulture)], ProbeTimeout, cancellationToken);
             return probe.Succeeded;
         }

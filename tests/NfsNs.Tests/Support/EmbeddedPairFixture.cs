@@ -28,10 +28,11 @@ public sealed class EmbeddedSide : IServerSide
     /// <summary>The server runs in this test process, which stays in the initial namespace.</summary>
     public int? ProcessIdInside => null;
 
-    private static string ExportDirectoryOf(TestNamespace ns) => Path.Combine(ns.StateDirectory, "export");
+    /// <summary>The directory an embedded side (or tenant server) in <paramref name="ns"/> exports.</summary>
+    public static string ExportDirectoryOf(TestNamespace ns) => Path.Combine(ns.StateDirectory, "export");
 
     /// <summary>A fresh backend over the export directory whose handle codec uses the secret persisted in the state directory.</summary>
-    private static NfsExport LocalExport(TestNamespace ns)
+    public static NfsExport LocalExport(TestNamespace ns)
     {
         byte[] secret = HandleCodec.LoadOrCreateSecret(Path.Combine(ns.StateDirectory, "handle-secret"));
         var backend = new LocalFileSystem(ExportDirectoryOf(ns), new HandleCodec(ExportId, secret));

@@ -1,3 +1,4 @@
+using System.Net;
 using NfsNs.Client;
 using NfsNs.Namespaces;
 using NfsNs.Peers;
@@ -7,20 +8,26 @@ using NfsNs.Server.FileSystem;
 namespace NfsNs.Tests.Support;
 
 /// <summary>
-/// A test namespace (random suffix) with an embedded <see cref="NfsServer"/> at 127.0.0.1:2049/20048/111 inside.
-/// Disposing stops the server and deletes the namespace, also when the test failed.
+/// A test namespace (random suffix) with an embedded <see cref="NfsServer"/> at 127.0.0.1:2049/20048/111 inside,
+/// or (<see cref="StartInAsync"/>) a server in a namespace the caller made, at an address of that namespace.
+/// Disposing stops the server and deletes the namespace if the host made it, also when the test failed.
 /// </summary>
 public sealed class EmbeddedServerHost : IAsyncDisposable
 {
     private readonly List<string> _log = [];
+    private readonly bool _ownsNamespace;
 
-    private EmbeddedServerHost(TestNamespace ns, NetworkNamespace handle)
+    private EmbeddedServerHost(TestNamespace ns, NetworkNamespace handle, IPAddress address, bool ownsNamespace)
     {
         Namespace = ns;
         Handle = handle;
+        Address = address;
+        _ownsNamespace = ownsNamespace;
     }
 
     public TestNamespace Namespace { get; }
+    /// <summary>Where the server listens (NFS, MOUNT and portmap) inside <see cref="Namespace"/>.</summary>
+    public IPAddress Address { get; }
     public NetworkNamespace Handle { get; }
     public NfsServer Server { get; private set; } = null!;
     public IReadOnlyList<NfsExport> Exports { get; private set; } = [];
@@ -41,17 +48,39 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
     public static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
     {
         var ns = await TestNamespace.CreateAsync(prefix);
-        EmbeddedServerHost? host = null;
         try
         {
-            host = new EmbeddedServerHost(ns, NetworkNamespace.Open(ns.Name));
+            return await StartAsync(ns, IPAddress.Loopback, ownsNamespace: true, makeExports);
+        }
+        catch
+        {
+            await ns.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a server in <paramref name="ns"/>, which the caller made and keeps (it is not deleted on dispose),
+    /// listening on <paramref name="address"/> (one of the namespace's addresses, e.g. a tenant's server address).
+    /// </summary>
+    public static Task<EmbeddedServerHost> StartInAsync(TestNamespace ns, IPAddress address,
+        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports) =>
+        StartAsync(ns, address, ownsNamespace: false, makeExports);
+
+    private static async Task<EmbeddedServerHost> StartAsync(TestNamespace ns, IPAddress address, bool ownsNamespace,
+        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
+    {
+        var handle = NetworkNamespace.Open(ns.Path);
+        // From here the host owns the handle (and, if ownsNamespace, the namespace): its disposal releases them.
+        var host = new EmbeddedServerHost(ns, handle, address, ownsNamespace);
+        try
+        {
             await host.RestartAsync(makeExports(ns));
             return host;
         }
         catch
         {
-            if (host is not null) await host.DisposeAsync();
-            else await ns.DisposeAsync();
+            await host.DisposeAsync();
             throw;
         }
     }
@@ -72,12 +101,14 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
         Server = await NfsServer.StartAsync(new NfsServerOptions
         {
             Namespace = Handle,
+            Address = Address,
             Exports = Exports,
             Log = line => { lock (_log) _log.Add(line); },
         });
     }
 
-    public string Url(string path = "/export", string extra = "") => $"nfs://127.0.0.1{path}?netns={Namespace.Name}{extra}";
+    public string Url(string path = "/export", string extra = "") =>
+        $"nfs://{Libnfs.UrlHost(Address)}{path}?netns={Namespace.Name}{extra}";
 
     public Task<NfsMount> MountAsync(string path = "/export", string extra = "") => NfsMount.MountAsync(Url(path, extra));
 
@@ -91,7 +122,7 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
         {
             foreach (var export in Exports) (export.Backend as IDisposable)?.Dispose();
             Handle.Dispose();
-            await Namespace.DisposeAsync();
+            if (_ownsNamespace) await Namespace.DisposeAsync();
         }
     }
 }
