@@ -99,7 +99,9 @@ public sealed class NfsLockClient : IAsyncDisposable
             var local = connection.LocalEndPoint as IPEndPoint
                 ?? throw new NfsLockException($"NLM connection to {connection.Describe()} has no local address");
             var callerAddress = local.Address.IsIPv4MappedToIPv6 ? local.Address.MapToIPv4() : local.Address;
-            return new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
+            var client = new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
+            agent.Attach(client);
+            return client;
         }
         catch
         {
@@ -330,8 +332,23 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Answers a GRANTED_MSG call-back with GRANTED_RES; best effort (the server treats silence as "granted").</summary>
+    internal async Task SendGrantedResultAsync(Nlm4Result result)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _nlm.GrantedResAsync(result, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or Xdr.XdrException)
+        {
+            _warn?.Invoke($"nfsns: could not answer a GRANTED_MSG call-back of {_connection.Describe()}: {e.Message}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        _agent.Detach(this);
         _agent.Unmonitor(this);
         await _connection.DisposeAsync().ConfigureAwait(false);
     }

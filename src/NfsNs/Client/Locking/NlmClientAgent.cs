@@ -269,13 +269,24 @@ public sealed class NlmClientAgent : IAsyncDisposable
             new Nlm4Result(args.Cookie, Grant(call, args)).Write(call.Results);
             return RpcReplyStatus.SuccessTask;
         })
-        .On(Nlm4.Version, (uint)Nlm4Procedure.GrantedMsg, Nlm4TestArgs.Read, (call, args, _) =>
+        .On(Nlm4.Version, (uint)Nlm4Procedure.GrantedMsg, Nlm4TestArgs.Read, (call, args, cancellationToken) =>
         {
-            // The message form has no reply of its own; the answer would go back as GRANTED_RES, which the servers
-            // we know do not need (they treat a missing _RES like a lost UDP datagram). Grant and say nothing.
-            Grant(call, args);
+            // The message form (what ganesha sends) has no reply of its own: the answer goes back as a GRANTED_RES
+            // call to the server's lock manager. A refusal there is what makes the server release a lock nobody
+            // waits for any more; without one it would keep it granted.
+            var status = Grant(call, args);
+            var server = Normalize(call.RemoteEndPoint.Address);
+            if (_clients.Keys.FirstOrDefault(c => c.ServerAddress.Equals(server)) is { } client)
+                _ = client.SendGrantedResultAsync(new Nlm4Result(args.Cookie, status));
             return RpcReplyStatus.SuccessTask;
         });
+
+    private readonly ConcurrentDictionary<NfsLockClient, byte> _clients = new();
+
+    /// <summary>Lock clients of this namespace, so that message-form call-backs can be answered through them.</summary>
+    internal void Attach(NfsLockClient client) => _clients.TryAdd(client, 0);
+
+    internal void Detach(NfsLockClient client) => _clients.TryRemove(client, out _);
 
     private Nlm4Status Grant(RpcCallContext call, Nlm4TestArgs args)
     {

@@ -33,6 +33,13 @@ public sealed class Nlm4Client(IRpcCaller caller)
     public Task<Nlm4Result> GrantedAsync(Nlm4TestArgs args, CancellationToken cancellationToken = default) =>
         CallAsync(Nlm4Procedure.Granted, args, Nlm4Result.Read, cancellationToken);
 
+    /// <summary>
+    /// GRANTED_RES: the answer to a server's GRANTED_MSG call-back (the message form, which has no reply of its own).
+    /// A status other than NLM4_GRANTED tells the server to release the lock again.
+    /// </summary>
+    public Task GrantedResAsync(Nlm4Result result, CancellationToken cancellationToken = default) =>
+        CallAsync(Nlm4Procedure.GrantedRes, result, XdrVoid.Read, cancellationToken);
+
     /// <summary>FREE_ALL: drop every lock of a host that restarted (sent by a co-located status monitor).</summary>
     public Task FreeAllAsync(Nlm4Notify args, CancellationToken cancellationToken = default) =>
         CallAsync(Nlm4Procedure.FreeAll, args, XdrVoid.Read, cancellationToken);
