@@ -86,8 +86,9 @@ public sealed class TsharkCapture : IAsyncDisposable
     /// <param name="filePath">Defaults to a new pcap file in the namespace's state directory.</param>
     /// <param name="rpcPorts">Further TCP ports to decode as ONC RPC when reading (tshark knows 2049 and 111).</param>
     /// <param name="bufferMiB">Kernel capture buffer; drops are reported in <see cref="CaptureSummary.Dropped"/>.</param>
+    /// <param name="interfaceName">Where to listen: <c>lo</c>, or <c>any</c> for a namespace reached over a veth.</param>
     public static async Task<TsharkCapture> StartAsync(TestNamespace ns, string filter = DefaultFilter, string? filePath = null,
-        IEnumerable<int>? rpcPorts = null, int bufferMiB = DefaultBufferMiB, CancellationToken cancellationToken = default)
+        IEnumerable<int>? rpcPorts = null, int bufferMiB = DefaultBufferMiB, string interfaceName = "lo", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ns);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferMiB);
@@ -98,7 +99,7 @@ public sealed class TsharkCapture : IAsyncDisposable
 
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // -B is in KiB; -U writes each packet through at once; -Z root keeps root so it can write anywhere we can.
-        string[] arguments = ["-i", "lo", "--immediate-mode", "-B", (bufferMiB * 1024).ToString(CultureInfo.InvariantCulture),
+        string[] arguments = ["-i", interfaceName, "--immediate-mode", "-B", (bufferMiB * 1024).ToString(CultureInfo.InvariantCulture),
             "-U", "-Z", "root", "-w", filePath, $"({filter}) or (udp and dst host 127.0.0.1 and dst port {MarkerPort})"];
         var tcpdump = DaemonProcess.Start($"tcpdump in {ns}", "ip", ns.ExecArguments("tcpdump", arguments), outputPath,
             line => { if (line.Contains("listening on", StringComparison.Ordinal)) listening.TrySetResult(); });

@@ -85,6 +85,48 @@ public abstract class TenantLockingTests(TenantPairFixture pair)
         Assert.Equal(mountA.Server.LockClient.CallerName, mountB.Server.LockClient.CallerName); // both 10.0.0.2, each in its own world
     }
 
+    [Fact]
+    public async Task N5_rpcbind_MOUNT_NFS_NLM_and_the_call_back_of_a_mount_through_A_happen_only_in_A()
+    {
+        string file = $"tenant-{Guid.NewGuid():N}.lock";
+        var captures = new List<TsharkCapture>();
+        foreach (var ns in new[] { pair.A.ClientNamespace, pair.A.ServerNamespace, pair.B.ClientNamespace, pair.B.ServerNamespace })
+            captures.Add(await TsharkCapture.StartAsync(ns, "tcp", interfaceName: "any"));
+        int callbackPort;
+        try
+        {
+            var (mount, first, second) = await OpenTwiceAsync(pair.A, file);
+            await using (mount)
+            await using (first)
+            await using (second)
+            {
+                var held = await first.LockAsync();
+                var waiting = second.LockAsync();
+                await Task.Delay(300);
+                await held.UnlockAsync();
+                await (await waiting.WaitAsync(TimeSpan.FromSeconds(30))).UnlockAsync();
+                callbackPort = mount.Server.LockClient!.Agent.CallbackEndPoint.Port;
+            }
+        }
+        finally
+        {
+            foreach (var capture in captures) Assert.True((await capture.StopAsync()).IsWellFormed, capture.ToString());
+        }
+        int[] rpcPorts = [20048, GaneshaServer.NlmPort, GaneshaServer.StatdPort, callbackPort];
+        var lists = new List<IReadOnlyList<NfsNs.Peers.RpcPacket>>();
+        foreach (var capture in captures) lists.Add(await TsharkCapture.ListRpcAsync(capture.FilePath, rpcPorts));
+        await Task.WhenAll(captures.Select(c => c.DisposeAsync().AsTask()));
+        var (clientA, serverA, clientB, serverB) = (lists[0], lists[1], lists[2], lists[3]);
+        Assert.Contains(clientA, p => p.Program == "100000"); // rpcbind: ours asked, and ganesha asking ours
+        Assert.Contains(clientA, p => p.Program == "100005"); // MOUNT
+        Assert.Contains(clientA, p => p.Program == "100003"); // NFS
+        Assert.Contains(clientA, p => p.Program == "100021" && p.Procedure == "2"); // NLM LOCK
+        Assert.Contains(clientA, p => p.Program == "100021" && p.Procedure == "10"); // GRANTED_MSG into the tenant
+        Assert.Contains(serverA, p => p.Program == "100024"); // ganesha's SM_MON of us, to its statd
+        Assert.Empty(clientB);
+        Assert.Empty(serverB);
+    }
+
     private static ulong NamespaceIdOf(TestNamespace ns)
     {
         using var handle = NetworkNamespace.Open(ns.Name);
