@@ -5,8 +5,9 @@ namespace NfsNs.Cli.Output;
 
 /// <summary>
 /// Collects the mount-table row of every mount a command makes, at the moment it unmounts (when its counters are
-/// final), and prints them for <c>--stats</c>: server, export, namespace inode and name, addresses, sharing group
-/// and per-procedure calls, errors, retransmits, bytes and round-trip times, like mountstats.
+/// final), and prints them for <c>--stats</c>: server, export, namespace inode and name, addresses, sharing group,
+/// the volume and its cache hits and misses, and per-procedure calls, errors, retransmits, bytes and round-trip times,
+/// like mountstats.
 /// </summary>
 internal sealed class MountStatistics : IDisposable
 {
@@ -40,6 +41,9 @@ internal sealed class MountStatistics : IDisposable
                 sharingGroup = r.SharingGroup, mountsInGroup = r.MountsInGroup, connections = r.Connections,
                 connection = new { calls = r.Connection.Calls, retransmits = r.Connection.Retransmits, connects = r.Connection.Connects,
                     reconnects = r.Connection.Reconnects, timeouts = r.Connection.Timeouts, bytesSent = r.Connection.BytesSent, bytesReceived = r.Connection.BytesReceived },
+                volume = new { id = r.Volume, fsid = r.Fsid, attributeHits = r.Cache.AttributeHits, attributeMisses = r.Cache.AttributeMisses,
+                    lookupHits = r.Cache.LookupHits, lookupMisses = r.Cache.LookupMisses, attributesCached = r.Cache.AttributesCached,
+                    lookupsCached = r.Cache.LookupsCached, evictions = r.Cache.Evictions },
                 procedures = r.Procedures.Select(p => new
                 {
                     program = p.Program, version = p.Version, procedure = ProcedureName(p),
@@ -54,6 +58,9 @@ internal sealed class MountStatistics : IDisposable
             output.WriteLine($"mount {r.MountId}: {r.Url} export {r.Export} netns net:[{r.NamespaceInode}]{(r.NamespaceName is null ? "" : " (" + r.NamespaceName + ")")}");
             output.WriteLine($"  {r.Protocol} {r.LocalAddress ?? "-"} -> {r.RemoteAddress}, NFSv{r.Version}, sharing group {r.SharingGroup} ({r.MountsInGroup} mounts, {r.Connections} connection(s)); " +
                 $"connects {r.Connection.Connects}, reconnects {r.Connection.Reconnects}, timeouts {r.Connection.Timeouts}");
+            output.WriteLine($"  volume {r.Volume} (fsid {r.Fsid:x}): attribute cache {r.Cache.AttributeHits} hits, {r.Cache.AttributeMisses} misses; " +
+                $"lookup cache {r.Cache.LookupHits} hits, {r.Cache.LookupMisses} misses; {r.Cache.AttributesCached} attributes and " +
+                $"{r.Cache.LookupsCached} names cached, {r.Cache.Evictions} evicted");
             output.WriteLine($"  {"procedure",-12} {"calls",8} {"errors",7} {"retrans",7} {"sent",12} {"received",12} {"avg ms",8} {"max ms",8}");
             foreach (var p in r.Procedures)
                 output.WriteLine($"  {ProcedureName(p),-12} {p.Calls,8} {p.Errors,7} {p.Retransmits,7} {p.BytesSent,12} {p.BytesReceived,12} " +
