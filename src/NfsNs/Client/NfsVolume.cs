@@ -143,6 +143,13 @@ public sealed class NfsVolume
             var dir = directoryAttributes is null ? _attributes.Find(directory) : _attributes.Observe(directory, directoryAttributes, sequence);
             if (childAttributes is not null) _attributes.Observe(child, childAttributes, sequence);
             if (dir is null) return;
+            // The name is recorded in the directory's current generation only if the reply describes that version of
+            // it: a reply that was overtaken by news of a newer directory (a change by someone else, answered first)
+            // may name what is no longer there.
+            bool current = directoryAttributes is null
+                ? dir.Sequence <= sequence
+                : AttributeCache.SameVersion(dir.Attributes, directoryAttributes);
+            if (!current) return;
             _lookups.Add(directory, name, child, dir.Generation);
             if (credential is not null) AttributeCache.AddSearchProof(dir, credential);
         }

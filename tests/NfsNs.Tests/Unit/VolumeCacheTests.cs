@@ -241,6 +241,25 @@ public class VolumeCacheTests
         Assert.True(volume.TryLookup(Dir, "b", cred, AttributeTimeouts.Default, out _, out _));
     }
 
+    [Fact]
+    public void A_LOOKUP_answered_after_newer_news_of_its_directory_leaves_no_name_behind()
+    {
+        var volume = Volume(new ManualTime());
+        const string cred = "sys:0:0:";
+        volume.Remember(Dir, Directory(100), volume.BeginRequest());
+        long lookupSent = volume.BeginRequest();
+        volume.Remember(Dir, Directory(200), volume.BeginRequest()); // a newer reply: the directory changed meanwhile
+        volume.RememberLookup(Dir, "a", File1, Attributes(), Directory(100), cred, lookupSent);
+        Assert.Equal(200u, volume.KnownAttributes(Dir)!.Mtime.Seconds);
+        Assert.False(volume.TryLookup(Dir, "a", cred, AttributeTimeouts.Default, out _, out _));
+
+        // The same without directory attributes in the reply: only the call order tells.
+        volume.RememberLookup(Dir, "b", File2, Attributes(), null, cred, lookupSent);
+        Assert.False(volume.TryLookup(Dir, "b", cred, AttributeTimeouts.Default, out _, out _));
+        volume.RememberLookup(Dir, "b", File2, Attributes(), null, cred, volume.BeginRequest());
+        Assert.True(volume.TryLookup(Dir, "b", cred, AttributeTimeouts.Default, out _, out _));
+    }
+
     // ---- bounds --------------------------------------------------------------------------------------------
 
     [Fact]
