@@ -5,8 +5,9 @@ namespace NfsNs.Cli.Output;
 
 /// <summary>
 /// Collects the mount-table row of every mount a command makes, at the moment it unmounts (when its counters are
-/// final), and prints them for <c>--stats</c>: server, export, namespace inode and name, addresses, sharing group
-/// and per-procedure calls, errors, retransmits, bytes and round-trip times, like mountstats.
+/// final), and prints them for <c>--stats</c>: server, export, namespace inode and name, addresses, sharing group,
+/// the volume and its cache hits and misses, and per-procedure calls, errors, retransmits, bytes and round-trip times,
+/// like mountstats.
 /// </summary>
 internal sealed class MountStatistics : IDisposable
 {
@@ -46,6 +47,9 @@ internal sealed class MountStatistics : IDisposable
                     callbacksRegistered = l.CallbacksRegistered, callbackEndPoint = l.CallbackEndPoint, callbackProblem = l.CallbackProblem,
                     nsmState = l.NsmState, grantedCallbacks = l.GrantedCallbacks, reclaims = l.Reclaims, lostLocks = l.LostLocks,
                 },
+                volume = new { id = r.Volume, fsid = r.Fsid, attributeHits = r.Cache.AttributeHits, attributeMisses = r.Cache.AttributeMisses,
+                    lookupHits = r.Cache.LookupHits, lookupMisses = r.Cache.LookupMisses, attributesCached = r.Cache.AttributesCached,
+                    lookupsCached = r.Cache.LookupsCached, evictions = r.Cache.Evictions },
                 procedures = r.Procedures.Select(p => new
                 {
                     program = p.Program, version = p.Version, procedure = ProcedureName(p),
@@ -64,6 +68,9 @@ internal sealed class MountStatistics : IDisposable
                 output.WriteLine($"  locking: NLM {l.NlmLocal ?? "-"} -> {l.NlmServer} as {l.CallerName}, {l.HeldLocks} held, NSM state {l.NsmState}, " +
                     $"call-backs {(l.CallbacksRegistered ? "at " + l.CallbackEndPoint : "polled (" + l.CallbackProblem + ")")}, " +
                     $"{l.GrantedCallbacks} granted, {l.Reclaims} reclaimed, {l.LostLocks} lost");
+            output.WriteLine($"  volume {r.Volume} (fsid {r.Fsid:x}): attribute cache {r.Cache.AttributeHits} hits, {r.Cache.AttributeMisses} misses; " +
+                $"lookup cache {r.Cache.LookupHits} hits, {r.Cache.LookupMisses} misses; {r.Cache.AttributesCached} attributes and " +
+                $"{r.Cache.LookupsCached} names cached, {r.Cache.Evictions} evicted");
             output.WriteLine($"  {"procedure",-12} {"calls",8} {"errors",7} {"retrans",7} {"sent",12} {"received",12} {"avg ms",8} {"max ms",8}");
             foreach (var p in r.Procedures)
                 output.WriteLine($"  {ProcedureName(p),-12} {p.Calls,8} {p.Errors,7} {p.Retransmits,7} {p.BytesSent,12} {p.BytesReceived,12} " +

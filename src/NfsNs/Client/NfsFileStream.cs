@@ -26,7 +26,7 @@ namespace NfsNs.Client;
 public sealed class NfsFileStream : Stream
 {
     private readonly NfsMount _mount;
-    private readonly Nfs3Client _nfs;
+    private readonly NfsVolumeClient _nfs;
     private readonly string _path;
     private readonly bool _canRead, _canWrite;
     private long _position;

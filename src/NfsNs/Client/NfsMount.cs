@@ -13,6 +13,10 @@ namespace NfsNs.Client;
 /// relative to the export root ("/" is the root itself; a leading slash is optional).
 /// </summary>
 /// <remarks>
+/// <para>Attributes and LOOKUP results come from the mount's <see cref="Volume"/>, shared by every mount of the same
+/// file system through the same connection, within the mount's attribute timeouts (nfs(5) <c>acregmin</c> …,
+/// <c>noac</c>); opening a file always asks the server (close-to-open consistency, unless <c>nocto</c>), and closing a
+/// written one commits it before dispose returns.</para>
 /// Every socket of the mount (rpcbind, MOUNT, NFS, and every reconnect) is created by one
 /// <see cref="NamespaceSocketFactory"/> that holds its own reference to the namespace, so the mount keeps talking to the
 /// same server after the namespace's name is deleted or the caller moves to another namespace.
@@ -20,6 +24,7 @@ namespace NfsNs.Client;
 public sealed class NfsMount : IAsyncDisposable
 {
     private readonly NfsServerConnection _server;
+    private readonly NfsVolume _volume;
     private readonly NfsClientRegistry _registry;
     private readonly NetworkNamespace _namespace;
     private static long s_nextMountId;
@@ -33,6 +38,9 @@ public sealed class NfsMount : IAsyncDisposable
 
     /// <summary>The connection this mount shares with every other mount of the same server through the same namespace.</summary>
     public NfsServerConnection Server => _server;
+
+    /// <summary>The file system this mount is on, whose attribute and LOOKUP caches it shares with every other mount of it through <see cref="Server"/>.</summary>
+    public NfsVolume Volume => _volume;
     private readonly RpcCredentials _credentials;
     private int _readDirPlusUnsupported;
 
@@ -54,17 +62,18 @@ public sealed class NfsMount : IAsyncDisposable
     public int ReadSize { get; }
     public int WriteSize { get; }
 
-    internal Nfs3Client Nfs { get; }
+    internal NfsVolumeClient Nfs { get; }
     public RpcConnection Connection => _server.Rpc;
 
     private NfsMount(NfsMountOptions options, NetworkNamespace ns, NfsClientRegistry registry, NfsServerConnection server, RpcCredentials credentials,
-        Nfs3Client nfs, string exportPath, string pathInExport, IPEndPoint nfsEndPoint, IPEndPoint? mountEndPoint,
+        NfsVolumeClient nfs, string exportPath, string pathInExport, IPEndPoint nfsEndPoint, IPEndPoint? mountEndPoint,
         NfsFileHandle root, FsInfoResult fsInfo)
     {
         Options = options;
         _namespace = ns;
         _registry = registry;
         _server = server;
+        _volume = nfs.Volume;
         _credentials = credentials;
         Nfs = nfs;
         ExportPath = exportPath;
@@ -125,6 +134,8 @@ public sealed class NfsMount : IAsyncDisposable
     public static async Task<NfsMount> MountAsync(NfsMountOptions options, NfsClientRegistry registry, CancellationToken cancellationToken = default)
     {
         NfsServerConnection? server = null;
+        NfsVolume? volume = null;
+        options.AttributeTimeouts.Validate(nameof(options));
         // The mount holds its own reference: the caller may dispose theirs, delete the name, or move elsewhere.
         var ns = options.Namespace?.Clone() ?? NetworkNamespace.Current();
         var cleanup = new List<IAsyncDisposable>();
@@ -166,19 +177,25 @@ public sealed class NfsMount : IAsyncDisposable
             });
             var nfs = new Nfs3Client(new ServerConnectionCaller(server, Nfs3.Program, Nfs3.Version, credentials), options.Jukebox);
             var fsInfo = await FsInfoWithinMountTimeoutAsync(nfs, root, server, options, cancellationToken).ConfigureAwait(false);
+            // The volume is the file system the root is on (fattr3 fsid, RFC 1813 §2.5).
+            var rootAttributes = fsInfo.Attributes ?? await nfs.GetAttrAsync(root, cancellationToken).ConfigureAwait(false);
+            volume = registry.AcquireVolume(server, rootAttributes.Fsid);
+            volume.Remember(root, rootAttributes, volume.BeginRequest());
+            var volumeClient = new NfsVolumeClient(nfs, volume, options.AttributeTimeouts, credentials);
 
             // MOUNT is needed again only for UMNT; don't hold its socket for the life of the mount.
             await mountConnection.DisposeAsync().ConfigureAwait(false);
             cleanup.Remove(mountConnection);
 
             string inExport = NfsPath.RelativeTo(exportPath, path);
-            var mount = new NfsMount(options, ns, registry, server, credentials, nfs, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
+            var mount = new NfsMount(options, ns, registry, server, credentials, volumeClient, exportPath, inExport, nfsEndPoint, mountEndPoint, root, fsInfo);
             registry.Add(mount);
             return mount;
         }
         catch
         {
             foreach (var item in cleanup) await item.DisposeAsync().ConfigureAwait(false);
+            if (volume is not null) registry.ReleaseVolume(volume);
             if (server is not null) await registry.ReleaseAsync(server).ConfigureAwait(false);
             ns.Dispose();
             throw;
@@ -347,9 +364,14 @@ public sealed class NfsMount : IAsyncDisposable
     /// path resolution does (and the last component too when <paramref name="followLast"/>, as open(2) does; stat-like
     /// callers pass false, as lstat(2)). ".." is passed to the server, which stops at the export root. A link whose
     /// target is absolute names a path on the client's side of a kernel mount, which this client does not have, so it
-    /// is refused with a clear error rather than resolved against the export root.
+    /// is refused with a clear error rather than resolved against the export root. Components are answered from the
+    /// volume's LOOKUP cache while their directory's attributes are fresh.
     /// </summary>
-    public async Task<NfsFileHandle> LookupAsync(string path, bool followLast = false, CancellationToken cancellationToken = default)
+    public Task<NfsFileHandle> LookupAsync(string path, bool followLast = false, CancellationToken cancellationToken = default) =>
+        ResolveAsync(path, followLast, revalidate: false, cancellationToken);
+
+    /// <summary>As <see cref="LookupAsync(string, bool, CancellationToken)"/>; with <paramref name="revalidate"/>, every component is asked of the server.</summary>
+    private async Task<NfsFileHandle> ResolveAsync(string path, bool followLast, bool revalidate, CancellationToken cancellationToken)
     {
         var pending = new LinkedList<string>(NfsPath.Components(path));
         var handle = RootHandle;
@@ -361,7 +383,9 @@ public sealed class NfsMount : IAsyncDisposable
             LookupResult found;
             try
             {
-                found = await Nfs.LookupAsync(handle, component, cancellationToken).ConfigureAwait(false);
+                found = revalidate
+                    ? await Nfs.LookupAsync(handle, component, cancellationToken).ConfigureAwait(false)
+                    : await Nfs.LookupCachedAsync(handle, component, cancellationToken).ConfigureAwait(false);
             }
             catch (Nfs3Exception e)
             {
@@ -393,13 +417,35 @@ public sealed class NfsMount : IAsyncDisposable
     public Task<NfsFileHandle> LookupAsync(string path, CancellationToken cancellationToken) => LookupAsync(path, false, cancellationToken);
 
     /// <summary>Handle of the directory that holds <paramref name="path"/>, and the last component's name.</summary>
-    private async Task<(NfsFileHandle Directory, string Name)> LookupParentAsync(string path, CancellationToken cancellationToken)
+    private async Task<(NfsFileHandle Directory, string Name)> ResolveParentAsync(string path, bool revalidate, CancellationToken cancellationToken)
     {
         string normal = NfsPath.Normalize(path);
         if (normal == "/")
             throw new NfsClientException($"{ServerPath(path)} is the export root: it has no parent directory inside the export");
-        var directory = await LookupAsync(NfsPath.Parent(normal), followLast: true, cancellationToken).ConfigureAwait(false);
+        var directory = await ResolveAsync(NfsPath.Parent(normal), followLast: true, revalidate, cancellationToken).ConfigureAwait(false);
         return (directory, NfsPath.Name(normal));
+    }
+
+    /// <summary>Whether this mount answers anything from its volume's caches (not with <c>noac</c> or all timeouts 0).</summary>
+    private bool UsesCache => !Nfs.Timeouts.IsDisabled;
+
+    /// <summary>
+    /// Runs <paramref name="operation"/>, which resolves its path(s) and acts on the handles. If the server calls a
+    /// handle stale, and the resolution may have used cached LOOKUP results (the object was removed or replaced on the
+    /// server meanwhile), the operation runs once more resolving every component from the server, as Linux's VFS
+    /// repeats a path walk with LOOKUP_REVAL after ESTALE. A stale reply means the operation was not performed
+    /// (RFC 1813 §2.6, NFS3ERR_STALE), so running it again is safe.
+    /// </summary>
+    private async Task<T> WithRevalidationAsync<T>(string path, Func<bool, Task<T>> operation)
+    {
+        try
+        {
+            return await OnPathAsync(path, () => operation(false)).ConfigureAwait(false);
+        }
+        catch (Nfs3Exception e) when (e.Status == Nfs3Status.Stale && UsesCache)
+        {
+            return await OnPathAsync(path, () => operation(true)).ConfigureAwait(false);
+        }
     }
 
     private async Task<T> OnPathAsync<T>(string path, Func<Task<T>> operation)
@@ -416,42 +462,37 @@ public sealed class NfsMount : IAsyncDisposable
 
     // ---- metadata --------------------------------------------------------------------------------------------
 
-    public async Task<Fattr3> GetAttributesAsync(string path, CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
-        return await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
-    }
+    /// <summary>The attributes of <paramref name="path"/> (not following a final symbolic link, as lstat(2)): from the volume while fresh, else GETATTR.</summary>
+    public Task<Fattr3> GetAttributesAsync(string path, CancellationToken cancellationToken = default) =>
+        OnResolvedAsync(path, followLast: false, handle => Nfs.GetAttrCachedAsync(handle, cancellationToken), cancellationToken);
 
-    public async Task SetAttributesAsync(string path, Sattr3 attributes, CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, attributes, null, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task SetAttributesAsync(string path, Sattr3 attributes, CancellationToken cancellationToken = default) =>
+        OnResolvedAsync(path, followLast: true, handle => Nfs.SetAttrAsync(handle, attributes, null, cancellationToken), cancellationToken);
 
-    public async Task<Access3> AccessAsync(string path, Access3 wanted, CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-        var result = await OnPathAsync(path, () => Nfs.AccessAsync(handle, wanted, cancellationToken)).ConfigureAwait(false);
-        return result.Granted;
-    }
+    public async Task<Access3> AccessAsync(string path, Access3 wanted, CancellationToken cancellationToken = default) =>
+        (await OnResolvedAsync(path, followLast: true, handle => Nfs.AccessAsync(handle, wanted, cancellationToken), cancellationToken).ConfigureAwait(false)).Granted;
 
-    public async Task<string> ReadLinkAsync(string path, CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, cancellationToken).ConfigureAwait(false);
-        return await OnPathAsync(path, () => Nfs.ReadLinkAsync(handle, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task<string> ReadLinkAsync(string path, CancellationToken cancellationToken = default) =>
+        OnResolvedAsync(path, followLast: false, handle => Nfs.ReadLinkAsync(handle, cancellationToken), cancellationToken);
 
-    public async Task<FsStatResult> FsStatAsync(string path = "/", CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-        return await OnPathAsync(path, () => Nfs.FsStatAsync(handle, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task<FsStatResult> FsStatAsync(string path = "/", CancellationToken cancellationToken = default) =>
+        OnResolvedAsync(path, followLast: true, handle => Nfs.FsStatAsync(handle, cancellationToken), cancellationToken);
 
-    public async Task<PathConfResult> PathConfAsync(string path = "/", CancellationToken cancellationToken = default)
-    {
-        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-        return await OnPathAsync(path, () => Nfs.PathConfAsync(handle, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task<PathConfResult> PathConfAsync(string path = "/", CancellationToken cancellationToken = default) =>
+        OnResolvedAsync(path, followLast: true, handle => Nfs.PathConfAsync(handle, cancellationToken), cancellationToken);
+
+    /// <summary>Resolves <paramref name="path"/> and runs <paramref name="operation"/> on its handle (see <see cref="WithRevalidationAsync"/>).</summary>
+    private Task<T> OnResolvedAsync<T>(string path, bool followLast, Func<NfsFileHandle, Task<T>> operation, CancellationToken cancellationToken) =>
+        WithRevalidationAsync(path, async revalidate =>
+            await operation(await ResolveAsync(path, followLast, revalidate, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false));
+
+    /// <summary>Resolves the directory holding <paramref name="path"/> and runs <paramref name="operation"/> on it and the last name.</summary>
+    private Task<T> InParentAsync<T>(string path, Func<NfsFileHandle, string, Task<T>> operation, CancellationToken cancellationToken) =>
+        WithRevalidationAsync(path, async revalidate =>
+        {
+            var (directory, name) = await ResolveParentAsync(path, revalidate, cancellationToken).ConfigureAwait(false);
+            return await operation(directory, name).ConfigureAwait(false);
+        });
 
     /// <summary>One NULL call: the round-trip time of the NFS connection.</summary>
     public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken = default)
@@ -465,43 +506,35 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async Task<NfsFileHandle> CreateDirectoryAsync(string path, uint mode = 0x1ED /* 0755 */, CancellationToken cancellationToken = default)
     {
-        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
-        var result = await OnPathAsync(path, () => Nfs.MkdirAsync(directory, name, new Sattr3 { Mode = mode }, cancellationToken)).ConfigureAwait(false);
+        var result = await InParentAsync(path, (directory, name) => Nfs.MkdirAsync(directory, name, new Sattr3 { Mode = mode }, cancellationToken), cancellationToken).ConfigureAwait(false);
         return result.Handle ?? await LookupAsync(path, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task RemoveFileAsync(string path, CancellationToken cancellationToken = default)
-    {
-        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(path, () => Nfs.RemoveAsync(directory, name, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task RemoveFileAsync(string path, CancellationToken cancellationToken = default) =>
+        InParentAsync(path, (directory, name) => Nfs.RemoveAsync(directory, name, cancellationToken), cancellationToken);
 
-    public async Task RemoveDirectoryAsync(string path, CancellationToken cancellationToken = default)
-    {
-        var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(path, () => Nfs.RmdirAsync(directory, name, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task RemoveDirectoryAsync(string path, CancellationToken cancellationToken = default) =>
+        InParentAsync(path, (directory, name) => Nfs.RmdirAsync(directory, name, cancellationToken), cancellationToken);
 
-    public async Task RenameAsync(string fromPath, string toPath, CancellationToken cancellationToken = default)
-    {
-        var (fromDirectory, fromName) = await LookupParentAsync(fromPath, cancellationToken).ConfigureAwait(false);
-        var (toDirectory, toName) = await LookupParentAsync(toPath, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(fromPath, () => Nfs.RenameAsync(fromDirectory, fromName, toDirectory, toName, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task RenameAsync(string fromPath, string toPath, CancellationToken cancellationToken = default) =>
+        WithRevalidationAsync(fromPath, async revalidate =>
+        {
+            var (fromDirectory, fromName) = await ResolveParentAsync(fromPath, revalidate, cancellationToken).ConfigureAwait(false);
+            var (toDirectory, toName) = await ResolveParentAsync(toPath, revalidate, cancellationToken).ConfigureAwait(false);
+            return await Nfs.RenameAsync(fromDirectory, fromName, toDirectory, toName, cancellationToken).ConfigureAwait(false);
+        });
 
     /// <summary>Hard link: <paramref name="newPath"/> becomes another name of <paramref name="existingPath"/>.</summary>
-    public async Task LinkAsync(string existingPath, string newPath, CancellationToken cancellationToken = default)
-    {
-        var file = await LookupAsync(existingPath, cancellationToken).ConfigureAwait(false);
-        var (directory, name) = await LookupParentAsync(newPath, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(newPath, () => Nfs.LinkAsync(file, directory, name, cancellationToken)).ConfigureAwait(false);
-    }
+    public Task LinkAsync(string existingPath, string newPath, CancellationToken cancellationToken = default) =>
+        WithRevalidationAsync(newPath, async revalidate =>
+        {
+            var file = await ResolveAsync(existingPath, followLast: false, revalidate, cancellationToken).ConfigureAwait(false);
+            var (directory, name) = await ResolveParentAsync(newPath, revalidate, cancellationToken).ConfigureAwait(false);
+            return await Nfs.LinkAsync(file, directory, name, cancellationToken).ConfigureAwait(false);
+        });
 
-    public async Task SymlinkAsync(string target, string linkPath, CancellationToken cancellationToken = default)
-    {
-        var (directory, name) = await LookupParentAsync(linkPath, cancellationToken).ConfigureAwait(false);
-        await OnPathAsync(linkPath, () => Nfs.SymlinkAsync(directory, name, target, new Sattr3(), cancellationToken)).ConfigureAwait(false);
-    }
+    public Task SymlinkAsync(string target, string linkPath, CancellationToken cancellationToken = default) =>
+        InParentAsync(linkPath, (directory, name) => Nfs.SymlinkAsync(directory, name, target, new Sattr3(), cancellationToken), cancellationToken);
 
     // ---- directories -------------------------------------------------------------------------------------------
 
@@ -513,21 +546,28 @@ public sealed class NfsMount : IAsyncDisposable
     /// </summary>
     public async IAsyncEnumerable<NfsDirectoryEntry> ListAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var directory = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
+        // The first page is where a stale cached handle of the directory shows.
+        var (directory, result) = await WithRevalidationAsync(path, async revalidate =>
+        {
+            var handle = await ResolveAsync(path, followLast: true, revalidate, cancellationToken).ConfigureAwait(false);
+            return (handle, await ReadDirectoryPageAsync(handle, 0, 0, cancellationToken).ConfigureAwait(false));
+        }).ConfigureAwait(false);
         ulong cookie = 0, verifier = 0;
         // Cookies are opaque (RFC 1813 §3.3.16), not necessarily increasing: the only sure sign of a loop is resuming
         // from a position already resumed from. One cookie per page, so this grows with the listing, not beyond it.
         var resumedFrom = new HashSet<ulong> { 0 };
         for (int page = 0; ; page++)
         {
-            NfsDirectoryPage result;
-            try
+            if (page > 0)
             {
-                result = await ReadDirectoryPageAsync(directory, cookie, verifier, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Nfs3Exception e)
-            {
-                throw e.WithPath(ServerPath(path));
+                try
+                {
+                    result = await ReadDirectoryPageAsync(directory, cookie, verifier, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Nfs3Exception e)
+                {
+                    throw e.WithPath(ServerPath(path));
+                }
             }
             foreach (var entry in result.Entries)
                 yield return entry;
@@ -570,8 +610,7 @@ public sealed class NfsMount : IAsyncDisposable
 
     public async Task<NfsFileStream> OpenReadAsync(string path, CancellationToken cancellationToken = default)
     {
-        var handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-        var attributes = await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
+        var (handle, attributes) = await OpenExistingAsync(path, cancellationToken).ConfigureAwait(false);
         if (attributes.Type == Nfs3FileType.Directory)
             throw new Nfs3Exception(Nfs3Procedure.Read, Nfs3Status.IsDir).WithPath(ServerPath(path));
         return new NfsFileStream(this, handle, ServerPath(path), attributes, canRead: true, canWrite: false);
@@ -588,20 +627,26 @@ public sealed class NfsMount : IAsyncDisposable
         Fattr3 attributes;
         if (mode == FileMode.Open || mode == FileMode.Append || mode == FileMode.Truncate)
         {
-            handle = await LookupAsync(path, followLast: true, cancellationToken).ConfigureAwait(false);
-            if (mode == FileMode.Truncate)
-                await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, new Sattr3 { Size = 0 }, null, cancellationToken)).ConfigureAwait(false);
+            (handle, attributes) = await OpenExistingAsync(path, cancellationToken).ConfigureAwait(false);
+            if (mode == FileMode.Truncate && attributes.Type != Nfs3FileType.Directory)
+            {
+                var wcc = await OnPathAsync(path, () => Nfs.SetAttrAsync(handle, new Sattr3 { Size = 0 }, null, cancellationToken)).ConfigureAwait(false);
+                attributes = wcc.After ?? await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
+            }
         }
         else
         {
-            var (directory, name) = await LookupParentAsync(path, cancellationToken).ConfigureAwait(false);
             var how = mode == FileMode.CreateNew ? CreateMode.Guarded : CreateMode.Unchecked;
             // RFC 1813 §3.3.8: UNCHECKED with a size of 0 truncates an existing file; without a size it is left as is.
             var attrs = new Sattr3 { Mode = createMode, Size = mode == FileMode.Create ? 0 : null };
-            var created = await OnPathAsync(path, () => Nfs.CreateAsync(directory, name, how, attrs, 0, cancellationToken)).ConfigureAwait(false);
+            var (directory, name, created) = await WithRevalidationAsync(path, async revalidate =>
+            {
+                var (directory, name) = await ResolveParentAsync(path, revalidate, cancellationToken).ConfigureAwait(false);
+                return (directory, name, await Nfs.CreateAsync(directory, name, how, attrs, 0, cancellationToken).ConfigureAwait(false));
+            }).ConfigureAwait(false);
             handle = created.Handle ?? (await OnPathAsync(path, () => Nfs.LookupAsync(directory, name, cancellationToken)).ConfigureAwait(false)).Handle;
+            attributes = await OnPathAsync(path, () => OpenAttributesAsync(handle, cancellationToken)).ConfigureAwait(false);
         }
-        attributes = await OnPathAsync(path, () => Nfs.GetAttrAsync(handle, cancellationToken)).ConfigureAwait(false);
         if (attributes.Type == Nfs3FileType.Directory)
             throw new Nfs3Exception(Nfs3Procedure.Write, Nfs3Status.IsDir).WithPath(ServerPath(path));
         var stream = new NfsFileStream(this, handle, ServerPath(path), attributes, canRead: false, canWrite: true);
@@ -612,6 +657,35 @@ public sealed class NfsMount : IAsyncDisposable
     /// <summary>This server's NLM client (shared by every mount of the server through this namespace), started on first use.</summary>
     internal Task<Locking.NfsLockClient> GetLockClientAsync(CancellationToken cancellationToken) =>
         _server.GetLockClientAsync(_registry, Options, cancellationToken);
+
+    /// <summary>
+    /// Resolves an existing file to open it (following a final symbolic link) and gets its attributes as
+    /// <see cref="OpenAttributesAsync"/> says. A cached name whose file has since been removed on the server (link
+    /// count 0: the server still has it because someone holds it open) no longer names that file, so the path is
+    /// looked up again from the server, as for a stale handle.
+    /// </summary>
+    private async Task<(NfsFileHandle Handle, Fattr3 Attributes)> OpenExistingAsync(string path, CancellationToken cancellationToken)
+    {
+        var opened = await WithRevalidationAsync(path, revalidate => OpenResolvedAsync(path, revalidate, cancellationToken)).ConfigureAwait(false);
+        if (opened.Attributes.Nlink == 0 && UsesCache)
+            opened = await OnPathAsync(path, () => OpenResolvedAsync(path, revalidate: true, cancellationToken)).ConfigureAwait(false);
+        return opened;
+    }
+
+    private async Task<(NfsFileHandle Handle, Fattr3 Attributes)> OpenResolvedAsync(string path, bool revalidate, CancellationToken cancellationToken)
+    {
+        var handle = await ResolveAsync(path, followLast: true, revalidate, cancellationToken).ConfigureAwait(false);
+        return (handle, await OpenAttributesAsync(handle, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Close-to-open consistency (nfs(5) "Close-to-open cache consistency"): opening a file asks the server for its
+    /// attributes "regardless of the freshness of the file's cached attributes", and what comes back replaces what the
+    /// volume held (a changed size, mtime or ctime ends everything derived from the old ones). With <c>nocto</c>,
+    /// fresh cached attributes are used.
+    /// </summary>
+    private Task<Fattr3> OpenAttributesAsync(NfsFileHandle handle, CancellationToken cancellationToken) =>
+        Options.NoCto ? Nfs.GetAttrCachedAsync(handle, cancellationToken) : Nfs.GetAttrAsync(handle, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -634,6 +708,7 @@ public sealed class NfsMount : IAsyncDisposable
             {
             }
         }
+        _registry.ReleaseVolume(_volume);
         await _registry.ReleaseAsync(_server).ConfigureAwait(false);
         _namespace.Dispose();
     }
@@ -659,6 +734,9 @@ public sealed class NfsMount : IAsyncDisposable
             _server.Transports.Count,
             Connection.Stats,
             _server.LockClient is { } locks ? [.. _server.Procedures, .. locks.Connection.Stats.Procedures] : _server.Procedures,
+            _volume.Id,
+            _volume.Fsid,
+            _volume.Stats,
             _server.LockClient?.Describe());
     }
 }

@@ -61,6 +61,37 @@ public sealed record NfsMountOptions
     public JukeboxPolicy? Jukebox { get; init; }
 
     /// <summary>
+    /// nfs(5) <c>acregmin</c>: the least time attributes of a file that is not a directory are used from the cache
+    /// before they are asked again (3 s). They are kept longer the longer they have been unchanged, up to
+    /// <see cref="AcRegMax"/> (see <see cref="AttributeTimeouts"/> for the rule).
+    /// </summary>
+    public TimeSpan AcRegMin { get; init; } = AttributeTimeouts.Default.RegularMin;
+
+    /// <summary>nfs(5) <c>acregmax</c>: the most time attributes of a file that is not a directory are used from the cache (60 s).</summary>
+    public TimeSpan AcRegMax { get; init; } = AttributeTimeouts.Default.RegularMax;
+
+    /// <summary>nfs(5) <c>acdirmin</c>: as <see cref="AcRegMin"/> for directories (30 s); it also bounds how long their cached LOOKUP results are used.</summary>
+    public TimeSpan AcDirMin { get; init; } = AttributeTimeouts.Default.DirectoryMin;
+
+    /// <summary>nfs(5) <c>acdirmax</c>: as <see cref="AcRegMax"/> for directories (60 s).</summary>
+    public TimeSpan AcDirMax { get; init; } = AttributeTimeouts.Default.DirectoryMax;
+
+    /// <summary>
+    /// nfs(5) <c>noac</c>: nothing is answered from the attribute or LOOKUP cache; every question goes to the server.
+    /// (Linux also makes writes synchronous; this client's writes stay UNSTABLE and are committed by flush and close.)
+    /// </summary>
+    public bool NoAc { get; init; }
+
+    /// <summary>
+    /// nfs(5) <c>nocto</c>: opening a file uses its cached attributes while fresh instead of always asking the server
+    /// (close-to-open consistency, the default, always asks).
+    /// </summary>
+    public bool NoCto { get; init; }
+
+    /// <summary>The timeouts this mount applies to its volume's caches: none with <see cref="NoAc"/>.</summary>
+    public AttributeTimeouts AttributeTimeouts => NoAc ? AttributeTimeouts.None : new AttributeTimeouts(AcRegMin, AcRegMax, AcDirMin, AcDirMax);
+
+    /// <summary>
     /// How long mounting may take before it gives up, even on a hard mount, as mount(8)'s <c>retry=</c> (2 minutes in
     /// the foreground). Null: the smaller of 2 minutes and timeo × (retrans + 1).
     /// </summary>
@@ -101,8 +132,17 @@ public sealed record NfsMountOptions
             MaxReadSize = url.Rsize ?? defaults.MaxReadSize,
             MaxWriteSize = url.Wsize ?? defaults.MaxWriteSize,
             NConnect = url.NConnect ?? defaults.NConnect,
+            // actimeo sets all four; one named on its own overrides it.
+            AcRegMin = Seconds(url.AcRegMin ?? url.Actimeo) ?? defaults.AcRegMin,
+            AcRegMax = Seconds(url.AcRegMax ?? url.Actimeo) ?? defaults.AcRegMax,
+            AcDirMin = Seconds(url.AcDirMin ?? url.Actimeo) ?? defaults.AcDirMin,
+            AcDirMax = Seconds(url.AcDirMax ?? url.Actimeo) ?? defaults.AcDirMax,
+            NoAc = url.NoAc,
+            NoCto = url.NoCto,
         };
     }
+
+    private static TimeSpan? Seconds(int? seconds) => seconds is int s ? TimeSpan.FromSeconds(s) : null;
 }
 
 internal static partial class NativeIdentity

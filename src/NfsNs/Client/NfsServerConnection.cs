@@ -109,6 +109,9 @@ public sealed class NfsServerConnection
         await registry.ReleaseAgentAsync(client.Agent).ConfigureAwait(false);
     }
 
+    /// <summary>The file systems mounted through this connection, by fsid; guarded by the registry's lock.</summary>
+    internal Dictionary<ulong, NfsVolume> Volumes { get; } = [];
+
     public override string ToString() => $"server connection #{Id} to {Key}";
 }
 
@@ -124,6 +127,18 @@ public sealed class NfsClientRegistry
 
     /// <summary>The registry every <see cref="NfsMount"/> uses unless told otherwise.</summary>
     public static NfsClientRegistry Shared { get; } = new();
+
+    /// <param name="time">The clock of the volumes' attribute caches (tests pass their own).</param>
+    /// <param name="volumeCacheCapacity">Entries each cache of a volume holds (attributes; LOOKUP results).</param>
+    public NfsClientRegistry(TimeProvider? time = null, int volumeCacheCapacity = NfsVolume.DefaultCapacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(volumeCacheCapacity, 1);
+        Time = time ?? TimeProvider.System;
+        VolumeCacheCapacity = volumeCacheCapacity;
+    }
+
+    public TimeProvider Time { get; }
+    public int VolumeCacheCapacity { get; }
 
     /// <summary>
     /// The connection for <paramref name="key"/>, created with <paramref name="create"/> when there is none. The
@@ -214,6 +229,42 @@ public sealed class NfsClientRegistry
         }
     }
 
+    /// <summary>
+    /// The volume of file system <paramref name="fsid"/> reached through <paramref name="server"/> (which the caller
+    /// holds a reference to), created when there is none. Mounts of one file system through one connection share it,
+    /// and so their caches; through another namespace the connection differs, and so does the volume.
+    /// </summary>
+    internal NfsVolume AcquireVolume(NfsServerConnection server, ulong fsid)
+    {
+        lock (_lock)
+        {
+            if (!server.Volumes.TryGetValue(fsid, out var volume))
+            {
+                volume = new NfsVolume(server, fsid, Time, VolumeCacheCapacity);
+                server.Volumes.Add(fsid, volume);
+            }
+            volume.References++;
+            return volume;
+        }
+    }
+
+    /// <summary>Drops one reference; the last one forgets the volume and its caches.</summary>
+    internal void ReleaseVolume(NfsVolume volume)
+    {
+        lock (_lock)
+        {
+            if (--volume.References > 0) return;
+            volume.Server?.Volumes.Remove(volume.Fsid);
+        }
+        volume.Clear();
+    }
+
+    /// <summary>The live volumes of every connection.</summary>
+    public IReadOnlyList<NfsVolume> Volumes
+    {
+        get { lock (_lock) return [.. _connections.Values.SelectMany(c => c.Volumes.Values)]; }
+    }
+
     internal void Add(NfsMount mount)
     {
         lock (_lock) _mounts.Add(mount);
@@ -246,6 +297,8 @@ public sealed class NfsClientRegistry
 /// <summary>
 /// One row of the mount table: where a mount goes, through which namespace, and how it has been doing.
 /// <see cref="Connection"/> is the first transport's; <see cref="Procedures"/> sums every transport of the group.
+/// <see cref="Volume"/> is the number of the <see cref="NfsVolume"/> (file system <see cref="Fsid"/>) whose caches the
+/// mount shares, and <see cref="Cache"/> that volume's counters, summed over every mount sharing it.
 /// </summary>
 public sealed record NfsMountInfo(
     long MountId,
@@ -262,6 +315,9 @@ public sealed record NfsMountInfo(
     int Connections,
     RpcConnectionStats Connection,
     IReadOnlyList<RpcProcedureStats> Procedures,
+    long Volume,
+    ulong Fsid,
+    NfsCacheStats Cache,
     NfsLockInfo? Locking = null);
 
 /// <summary>

@@ -18,7 +18,7 @@ public enum NfsAuthFlavor
 
 /// <summary>
 /// An NFS URL in libnfs's form, parsed and checked:
-/// <c>nfs://[user@]host[:port]/path?version=3&amp;uid=N&amp;gid=N&amp;nfsport=N&amp;mountport=N&amp;timeo=N&amp;retrans=N&amp;soft&amp;hard&amp;rsize=N&amp;wsize=N&amp;auth=sys|none&amp;netns=NAME|PATH|pid:N</c>.
+/// <c>nfs://[user@]host[:port]/path?version=3&amp;uid=N&amp;gid=N&amp;nfsport=N&amp;mountport=N&amp;timeo=N&amp;retrans=N&amp;soft&amp;hard&amp;rsize=N&amp;wsize=N&amp;auth=sys|none&amp;nconnect=N&amp;actimeo=N&amp;acregmin=N&amp;acregmax=N&amp;acdirmin=N&amp;acdirmax=N&amp;noac&amp;nocto&amp;netns=NAME|PATH|pid:N</c>.
 /// </summary>
 /// <remarks>
 /// The URL is split into scheme, authority, path and query first, and percent-escapes are decoded afterwards, one
@@ -40,7 +40,8 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
     /// <summary>The query arguments a URL may carry, in the order <see cref="ToString"/> writes them.</summary>
     public static IReadOnlyList<string> KnownArguments { get; } =
-        ["version", "nfsport", "mountport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "nconnect", "netns"];
+        ["version", "nfsport", "mountport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "nconnect",
+         "actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac", "nocto", "netns"];
 
     /// <summary>Bounds of <c>timeo</c>, in deciseconds (mount(8) counts it in tenths of a second): 0.1 s to 1 day.</summary>
     public const int MinTimeo = 1, MaxTimeo = 864_000;
@@ -49,6 +50,9 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
     /// <summary>Bounds of <c>nconnect</c> (Linux allows 1 to 16 connections per server).</summary>
     public const int MaxNConnect = 16;
+
+    /// <summary>Largest attribute timeout (<c>actimeo</c>, <c>acregmin</c> …), in seconds: one day.</summary>
+    public const int MaxAttributeTimeout = 86_400;
 
     /// <summary>Bounds of <c>rsize</c>/<c>wsize</c>; the client may clamp further to what the server offers.</summary>
     public const int MinTransferSize = 512, MaxTransferSize = 64 * 1024 * 1024;
@@ -68,6 +72,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
     private readonly int? _rsize;
     private readonly int? _wsize;
     private readonly int? _nconnect;
+    private readonly int? _actimeo, _acregmin, _acregmax, _acdirmin, _acdirmax;
 
     /// <summary><c>nconnect</c>: TCP connections to the server that the mounts sharing it spread their calls over (mount(8)).</summary>
     public int? NConnect
@@ -75,6 +80,47 @@ public sealed record NfsUrl : IParsable<NfsUrl>
         get => _nconnect;
         init => _nconnect = Check(nameof(NConnect), value, CheckRange("nconnect", value, 1, MaxNConnect));
     }
+
+    /// <summary><c>actimeo</c>: sets all four attribute timeouts, in seconds (nfs(5)); any of them given on its own wins.</summary>
+    public int? Actimeo
+    {
+        get => _actimeo;
+        init => _actimeo = CheckAttributeTimeout(nameof(Actimeo), "actimeo", value);
+    }
+
+    /// <summary><c>acregmin</c>: least time, in seconds, attributes of a non-directory are cached (nfs(5); default 3).</summary>
+    public int? AcRegMin
+    {
+        get => _acregmin;
+        init => _acregmin = CheckAttributeTimeout(nameof(AcRegMin), "acregmin", value);
+    }
+
+    /// <summary><c>acregmax</c>: most time, in seconds, attributes of a non-directory are cached (nfs(5); default 60).</summary>
+    public int? AcRegMax
+    {
+        get => _acregmax;
+        init => _acregmax = CheckAttributeTimeout(nameof(AcRegMax), "acregmax", value);
+    }
+
+    /// <summary><c>acdirmin</c>: least time, in seconds, attributes (and LOOKUP results) of a directory are cached (nfs(5); default 30).</summary>
+    public int? AcDirMin
+    {
+        get => _acdirmin;
+        init => _acdirmin = CheckAttributeTimeout(nameof(AcDirMin), "acdirmin", value);
+    }
+
+    /// <summary><c>acdirmax</c>: most time, in seconds, attributes (and LOOKUP results) of a directory are cached (nfs(5); default 60).</summary>
+    public int? AcDirMax
+    {
+        get => _acdirmax;
+        init => _acdirmax = CheckAttributeTimeout(nameof(AcDirMax), "acdirmax", value);
+    }
+
+    /// <summary><c>noac</c>: no attribute or LOOKUP caching; every question goes to the server (nfs(5)).</summary>
+    public bool NoAc { get; init; }
+
+    /// <summary><c>nocto</c>: opening a file trusts fresh cached attributes instead of always asking the server (nfs(5)).</summary>
+    public bool NoCto { get; init; }
 
     /// <summary>Host name or IP address; an IPv6 literal without brackets.</summary>
     public required string Host
@@ -268,6 +314,13 @@ public sealed record NfsUrl : IParsable<NfsUrl>
         if (Rsize is int rsize) Argument("rsize", rsize);
         if (Wsize is int wsize) Argument("wsize", wsize);
         if (NConnect is int nconnect) Argument("nconnect", nconnect);
+        if (Actimeo is int actimeo) Argument("actimeo", actimeo);
+        if (AcRegMin is int acregmin) Argument("acregmin", acregmin);
+        if (AcRegMax is int acregmax) Argument("acregmax", acregmax);
+        if (AcDirMin is int acdirmin) Argument("acdirmin", acdirmin);
+        if (AcDirMax is int acdirmax) Argument("acdirmax", acdirmax);
+        if (NoAc) Argument("noac", null);
+        if (NoCto) Argument("nocto", null);
         if (Netns is not null) Argument("netns", Netns);
         return url.ToString();
     }
@@ -311,6 +364,9 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
     private static string? CheckRange(string name, int? value, int min, int max) =>
         value is int v && (v < min || v > max) ? $"{name} must be from {min} to {max}, not {v}" : null;
+
+    private static int? CheckAttributeTimeout(string property, string name, int? value) =>
+        Check(property, value, CheckRange(name, value, 0, MaxAttributeTimeout));
 
     private static string? CheckHost(string? host)
     {
@@ -496,15 +552,14 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
         private NfsUrl Apply(NfsUrl url, string name, string? value)
         {
-            if (name is "soft" or "hard")
+            switch (name)
             {
-                bool on = value switch
-                {
-                    null or "1" => true,
-                    "0" => false,
-                    _ => throw Fail($"'{name}' takes no value, or 0 or 1, not '{value}'", name),
-                };
-                return url with { Soft = (name == "soft") == on };
+                case "soft" or "hard":
+                    return url with { Soft = (name == "soft") == ParseFlag(name, value) };
+                case "noac":
+                    return url with { NoAc = ParseFlag(name, value) };
+                case "nocto":
+                    return url with { NoCto = ParseFlag(name, value) };
             }
             if (string.IsNullOrEmpty(value)) throw Fail($"argument '{name}' needs a value ({name}=…)", name);
             return name switch
@@ -519,6 +574,11 @@ public sealed record NfsUrl : IParsable<NfsUrl>
                 "rsize" => url with { Rsize = (int)ParseNumber(name, value, MinTransferSize, MaxTransferSize) },
                 "wsize" => url with { Wsize = (int)ParseNumber(name, value, MinTransferSize, MaxTransferSize) },
                 "nconnect" => url with { NConnect = (int)ParseNumber(name, value, 1, MaxNConnect) },
+                "actimeo" => url with { Actimeo = (int)ParseNumber(name, value, 0, MaxAttributeTimeout) },
+                "acregmin" => url with { AcRegMin = (int)ParseNumber(name, value, 0, MaxAttributeTimeout) },
+                "acregmax" => url with { AcRegMax = (int)ParseNumber(name, value, 0, MaxAttributeTimeout) },
+                "acdirmin" => url with { AcDirMin = (int)ParseNumber(name, value, 0, MaxAttributeTimeout) },
+                "acdirmax" => url with { AcDirMax = (int)ParseNumber(name, value, 0, MaxAttributeTimeout) },
                 "auth" => url with
                 {
                     Auth = value.ToLowerInvariant() switch
@@ -532,6 +592,14 @@ public sealed record NfsUrl : IParsable<NfsUrl>
                 _ => throw new InvalidOperationException($"argument '{name}' is in KnownArguments but not handled"),
             };
         }
+
+        /// <summary>A flag argument: given alone or as <c>=1</c> it is on, <c>=0</c> off.</summary>
+        private bool ParseFlag(string name, string? value) => value switch
+        {
+            null or "1" => true,
+            "0" => false,
+            _ => throw Fail($"'{name}' takes no value, or 0 or 1, not '{value}'", name),
+        };
 
         /// <summary>Plain decimal digits only: no sign, no spaces, no hex, checked against the range.</summary>
         private long ParseNumber(string name, string text, long min, long max)

@@ -116,10 +116,16 @@ public abstract class CliTests(IServerPairFixture pair)
         var read = mount.GetProperty("procedures").EnumerateArray().Single(p => p.GetProperty("procedure").GetString() == "READ");
         Assert.True(read.GetProperty("calls").GetInt64() >= 1);
         Assert.True(read.GetProperty("bytesReceived").GetInt64() >= pair.A.HelloText.Length);
+        // cat resolved one name (a LOOKUP cache miss) and opened it (GETATTR: open always asks the server).
+        var volume = mount.GetProperty("volume");
+        Assert.True(volume.GetProperty("id").GetInt64() > 0);
+        Assert.Equal(1, volume.GetProperty("lookupMisses").GetInt64());
+        Assert.True(volume.GetProperty("attributesCached").GetInt64() >= 2);
 
         var text = await RunAsync("--stats", "ls", Url("/"));
         Assert.Equal(0, text.ExitCode);
         Assert.Contains("READDIRPLUS", text.Err);
+        Assert.Matches(@"volume \d+ \(fsid [0-9a-f]+\): attribute cache \d+ hits, \d+ misses; lookup cache \d+ hits, \d+ misses", text.Err);
         Assert.Contains($"({pair.A.Namespace.Name})", text.Err);
     }
 

@@ -200,7 +200,7 @@ public class NfsUrlTests
     }
 
     [Theory]
-    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, nconnect, netns)")]
+    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, nconnect, actimeo, acregmin, acregmax, acdirmin, acdirmax, noac, nocto, netns)")]
     [InlineData("UID=1", "UID", "unknown argument 'UID'")]
     [InlineData("uid=1&uid=2", "uid", "argument 'uid' is given more than once")]
     [InlineData("uid=abc", "uid", "uid must be a number from 0 to 4294967295, not 'abc'")]
@@ -228,6 +228,15 @@ public class NfsUrlTests
     [InlineData("netns=", "netns", "needs a value")]
     [InlineData("netns=pid:x", "netns", "is not a process id")]
     [InlineData("netns=pid:0", "netns", "is not a process id")]
+    [InlineData("actimeo=-1", "actimeo", "actimeo must be a number from 0 to 86400, not '-1'")]
+    [InlineData("actimeo=86401", "actimeo", "actimeo must be a number from 0 to 86400")]
+    [InlineData("acregmin=3s", "acregmin", "acregmin must be a number from 0 to 86400, not '3s'")]
+    [InlineData("acregmax=", "acregmax", "argument 'acregmax' needs a value")]
+    [InlineData("acdirmin=0x10", "acdirmin", "acdirmin must be a number")]
+    [InlineData("acdirmax=99999999999", "acdirmax", "acdirmax must be a number")]
+    [InlineData("acregmin=1&acregmin=2", "acregmin", "argument 'acregmin' is given more than once")]
+    [InlineData("noac=yes", "noac", "'noac' takes no value, or 0 or 1, not 'yes'")]
+    [InlineData("nocto=2", "nocto", "'nocto' takes no value, or 0 or 1, not '2'")]
     [InlineData("uid=1&&gid=2", null, "empty argument")]
     [InlineData("uid=1&", null, "empty argument")]
     public void Bad_query_arguments_are_refused_naming_the_argument(string query, string? argument, string reason)
@@ -316,5 +325,86 @@ public class NfsUrlNConnectTests
         var e = Assert.Throws<NfsNs.Client.NfsUrlException>(() => NfsNs.Client.NfsUrl.Parse("nfs://h/export?nconnect=17"));
         Assert.Contains("nconnect", e.Message);
         Assert.Throws<NfsNs.Client.NfsUrlException>(() => NfsNs.Client.NfsUrl.Parse("nfs://h/export?nconnect=0"));
+    }
+}
+
+public class NfsUrlAttributeCacheTests
+{
+    [Fact]
+    public void Defaults_are_nfs5_s_when_the_url_says_nothing()
+    {
+        var options = NfsMountOptions.FromUrl(NfsUrl.Parse("nfs://h/export"));
+        Assert.Equal(AttributeTimeouts.Default, options.AttributeTimeouts);
+        Assert.Equal((3, 60, 30, 60), ((int)options.AcRegMin.TotalSeconds, (int)options.AcRegMax.TotalSeconds,
+            (int)options.AcDirMin.TotalSeconds, (int)options.AcDirMax.TotalSeconds));
+        Assert.False(options.NoAc);
+        Assert.False(options.NoCto);
+    }
+
+    [Fact]
+    public void Each_timeout_is_parsed_into_the_options_and_round_trips()
+    {
+        var url = NfsUrl.Parse("nfs://h/export?acdirmax=40&acregmin=1&acregmax=20&acdirmin=10");
+        Assert.Equal((1, 20, 10, 40), (url.AcRegMin, url.AcRegMax, url.AcDirMin, url.AcDirMax));
+        Assert.Equal("nfs://h/export?acregmin=1&acregmax=20&acdirmin=10&acdirmax=40", url.ToString());
+        Assert.Equal(url, NfsUrl.Parse(url.ToString()));
+        Assert.Equal(new AttributeTimeouts(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(40)),
+            NfsMountOptions.FromUrl(url).AttributeTimeouts);
+    }
+
+    [Fact]
+    public void Actimeo_sets_all_four_and_a_timeout_named_on_its_own_wins_whatever_the_order()
+    {
+        var all = NfsMountOptions.FromUrl(NfsUrl.Parse("nfs://h/export?actimeo=7"));
+        Assert.Equal(AttributeTimeouts.Uniform(TimeSpan.FromSeconds(7)), all.AttributeTimeouts);
+
+        foreach (string query in new[] { "actimeo=7&acregmax=2", "acregmax=2&actimeo=7" })
+        {
+            var url = NfsUrl.Parse("nfs://h/export?" + query);
+            Assert.Equal(7, url.Actimeo);
+            Assert.Equal("nfs://h/export?actimeo=7&acregmax=2", url.ToString());
+            var timeouts = NfsMountOptions.FromUrl(url).AttributeTimeouts;
+            Assert.Equal(TimeSpan.FromSeconds(7), timeouts.RegularMin);
+            Assert.Equal(TimeSpan.FromSeconds(2), timeouts.RegularMax);
+            Assert.Equal(TimeSpan.FromSeconds(7), timeouts.DirectoryMin);
+            Assert.Equal(TimeSpan.FromSeconds(7), timeouts.DirectoryMax);
+        }
+
+        var zero = NfsMountOptions.FromUrl(NfsUrl.Parse("nfs://h/export?actimeo=0"));
+        Assert.True(zero.AttributeTimeouts.IsDisabled);
+    }
+
+    [Theory]
+    [InlineData("noac", true)]
+    [InlineData("noac=1", true)]
+    [InlineData("noac=0", false)]
+    public void Noac_is_a_flag_that_disables_every_timeout(string query, bool on)
+    {
+        var url = NfsUrl.Parse("nfs://h/export?actimeo=30&" + query);
+        Assert.Equal(on, url.NoAc);
+        Assert.Equal(url, NfsUrl.Parse(url.ToString()));
+        var options = NfsMountOptions.FromUrl(url);
+        Assert.Equal(on, options.NoAc);
+        Assert.Equal(on, options.AttributeTimeouts.IsDisabled);
+    }
+
+    [Fact]
+    public void Nocto_is_a_flag()
+    {
+        var url = NfsUrl.Parse("nfs://h/export?nocto&noac");
+        Assert.True(url.NoCto);
+        Assert.Equal("nfs://h/export?noac&nocto", url.ToString());
+        Assert.True(NfsMountOptions.FromUrl(url).NoCto);
+        Assert.False(NfsUrl.Parse("nfs://h/export?nocto=0").NoCto);
+    }
+
+    [Fact]
+    public void With_expressions_check_the_bounds()
+    {
+        var url = NfsUrl.Parse("nfs://h/e");
+        Assert.Equal("nfs://h/e?actimeo=0", (url with { Actimeo = 0 }).ToString());
+        Assert.Throws<ArgumentException>(() => url with { Actimeo = -1 });
+        Assert.Throws<ArgumentException>(() => url with { AcRegMin = NfsUrl.MaxAttributeTimeout + 1 });
+        Assert.Throws<ArgumentException>(() => url with { AcDirMax = -5 });
     }
 }
