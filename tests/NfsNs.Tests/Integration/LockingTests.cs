@@ -171,6 +171,18 @@ public sealed class LockCommandTests(GaneshaLockFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task SIGTERM_reaches_the_command_and_the_lock_is_released()
+    {
+        string file = $"cli-{Guid.NewGuid():N}.lock";
+        await using var holder = await ServeProcess.StartAsync(["lock", "-v", Url(file), "--", "sleep", "60"], "holding");
+        await holder.SignalAsync("TERM");
+        for (int i = 0; i < 200 && !holder.HasExited; i++) await Task.Delay(50);
+        Assert.True(holder.HasExited, "nfsns lock did not end after SIGTERM");
+        Assert.Equal(128 + 15, holder.ExitCode); // sleep's status: killed by SIGTERM
+        Assert.Equal(0, (await RunAsync("lock", "--nowait", Url(file), "--", "true")).ExitCode);
+    }
+
+    [Fact]
     public async Task Stats_show_the_lock_side_of_the_mount_with_NLM_counters()
     {
         string file = $"cli-{Guid.NewGuid():N}.lock";
