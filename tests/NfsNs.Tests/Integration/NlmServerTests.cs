@@ -397,4 +397,47 @@ public sealed class NlmServerTests
         var statuses = await TsharkCapture.ReadFieldsAsync(capture.FilePath, "nlm.stat", ["nlm.stat"], [s.Peer.EndPoint.Port]);
         Assert.Contains(statuses, line => line.Split(',').Contains("3")); // NLM4_BLOCKED decoded as a status
     }
+
+    [Fact]
+    public async Task Nfsns_serve_takes_lock_options_and_counts_locks_per_client()
+    {
+        await using var ns = await TestNamespace.CreateAsync("nlm-cli");
+        using var handle = Namespaces.NetworkNamespace.Open(ns.Name);
+        string stateDirectory = Path.Combine(ns.StateDirectory, "serve-nsm");
+        await using var serve = await ServeProcess.StartAsync(
+            ["serve", "--memory", "--netns", ns.Name, "--state-dir", stateDirectory, "--grace", "1.5"], "serving /export");
+        Assert.Contains("NLM 127.0.0.1:2049", serve.Log);
+        await using (var mount = await NfsMount.MountAsync($"nfs://127.0.0.1/export?netns={ns.Name}"))
+        {
+            await using (var file = await mount.OpenWriteAsync("f")) await file.WriteAsync(new byte[8]);
+            var fh = await mount.LookupAsync("f");
+            await using var connection = new RpcConnection(new BoundSocketFactory(handle, IPAddress.Parse("127.0.0.2")),
+                new IPEndPoint(IPAddress.Loopback, 2049), RpcTestHelpers.Fast);
+            var nlm = new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+            foreach (ulong offset in new ulong[] { 0, 10 })
+            {
+                var alock = new Nlm4Lock("cli-client", new NetObj(fh.Bytes), new NetObj([1]), 1, offset, 1);
+                Assert.Equal(Nlm4Status.Granted, (await nlm.LockAsync(new Nlm4LockArgs(new NetObj([2]), false, true, alock, false, 3))).Status);
+            }
+        }
+        await serve.SignalAsync("USR1");
+        string stdout = await serve.StopAsync();
+        Assert.Contains("LOCKS", stdout);
+        Assert.Matches(@"127\.0\.0\.2\s.*\s2\r?\n", stdout);
+        Assert.True(File.Exists(Path.Combine(stateDirectory, "sm", "127.0.0.2")), serve.Log);
+
+        // The next start finds the monitored client: a grace period of 1.5 s.
+        await using (var again = await ServeProcess.StartAsync(
+            ["serve", "--memory", "--netns", ns.Name, "--state-dir", stateDirectory, "--grace", "1.5"], "serving /export"))
+        {
+            await Task.Delay(200);
+            await again.StopAsync();
+            Assert.Contains("grace period of 1.5 s for 1 client", again.Log);
+        }
+
+        await using var off = await ServeProcess.StartAsync(["serve", "--memory", "--netns", ns.Name, "--no-locking"], "serving /export");
+        var rpcinfo = (await ns.RunAsync("rpcinfo", "-p", "127.0.0.1")).EnsureSuccess();
+        Assert.DoesNotContain("nlockmgr", rpcinfo.Stdout, StringComparison.Ordinal);
+        await off.StopAsync();
+    }
 }
