@@ -216,8 +216,46 @@ public sealed class NlmServerTests
         Assert.Equal(Nlm4Status.Blocked, await b.LockAsync(s.File, 0, 0, block: true));
         Assert.Equal(Nlm4Status.Granted, await a.UnlockAsync(s.File, 0, 0));
         await WaitUntilAsync(() => s.Server.Locks.Count == 0, "the undeliverable lock to be released");
-        Assert.Contains(s.Host.Log, line => line.Contains("attempt 5 of 5", StringComparison.Ordinal));
-        Assert.Contains(s.Host.Log, line => line.Contains("has no NLM", StringComparison.OrdinalIgnoreCase) || line.Contains("100021", StringComparison.Ordinal));
+        Assert.Contains(s.Host.Log, line => line.Contains("after 5 GRANTED attempts: 127.0.0.3 has no NLM v4 registered", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Call_backs_find_the_clients_services_through_the_clients_rpcbind_and_never_call_the_server_itself()
+    {
+        // No resolver: the server asks rpcbind on port 111 of each client's address, through its own socket factory.
+        await using var host = await EmbeddedServerHost.StartAsync("nlm-rpcbind", o => o with
+        {
+            CallbackRetryDelay = TimeSpan.FromMilliseconds(100),
+            CallbackTimeout = TimeSpan.FromSeconds(3),
+            GracePeriod = TimeSpan.FromSeconds(2),
+        });
+        await using var peer = new NlmTestPeer(host.Handle, IPAddress.Parse("127.0.0.3"), withRpcbind: true);
+        await using var mount = await host.MountAsync();
+        await using (var file = await mount.OpenWriteAsync("f")) await file.WriteAsync(new byte[8]);
+        var fh = await mount.LookupAsync("f");
+        await using var a = new LockClient(host, "127.0.0.2", "client-a", svid: 1);
+        await using var b = new LockClient(host, "127.0.0.3", "client-b", svid: 2);
+        await using var local = new LockClient(host, "127.0.0.1", "client-local", svid: 3);
+
+        Assert.Equal(Nlm4Status.Granted, await a.LockAsync(fh, 0, 0));
+        Assert.Equal(Nlm4Status.Blocked, await b.LockAsync(fh, 0, 0, block: true));
+        Assert.Equal(Nlm4Status.Granted, await a.UnlockAsync(fh, 0, 0));
+        var (granted, _) = await NlmTestPeer.NextAsync(peer.Granted);
+        Assert.Equal(2, granted.Lock.Svid);
+
+        // A client on the server's own loopback address: "its" NLM is the server's own, which is never called.
+        Assert.Equal(Nlm4Status.Blocked, await local.LockAsync(fh, 0, 0, block: true));
+        Assert.Equal(Nlm4Status.Granted, await b.UnlockAsync(fh, 0, 0));
+        await WaitUntilAsync(() => host.Server.Locks.Count == 0, "the lock of the loopback client to be taken back");
+        Assert.Contains(host.Log, line => line.Contains("after 1 GRANTED attempt: NLM v4 of 127.0.0.1 resolves to 127.0.0.1:2049, which is this server itself", StringComparison.Ordinal));
+
+        // After a restart: b's status monitor is told through its rpcbind; a (no rpcbind) and 127.0.0.1 (ourselves) are given up.
+        await host.RestartAsync();
+        var (notify, _) = await NlmTestPeer.NextAsync(peer.Notified);
+        Assert.Equal(new StatChange("127.0.0.1", host.Server.NsmState!.Value), notify);
+        await WaitUntilAsync(() => host.Log.Count(l => l.Contains("NSM: gave up telling", StringComparison.Ordinal)) == 2, "two notifications given up");
+        Assert.False(peer.Notified.Reader.TryRead(out _), "the server must not notify itself");
+        await WaitUntilAsync(() => !Directory.EnumerateFiles(Path.Combine(host.LockStateDirectory, "sm")).Any(), "sm/ to be emptied");
     }
 
     [Fact]

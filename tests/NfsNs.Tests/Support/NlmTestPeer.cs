@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using NfsNs.Namespaces;
 using NfsNs.Protocols.Nlm4;
 using NfsNs.Protocols.Nsm;
+using NfsNs.Protocols.Portmap;
 using NfsNs.Rpc;
 using NfsNs.Rpc.Server;
 using NfsNs.Server;
@@ -46,13 +47,14 @@ public sealed class BoundSocketFactory(NetworkNamespace ns, IPAddress local) : I
 /// What the server's call-backs reach in the tests: one <see cref="RpcServer"/> in the server's namespace playing every
 /// client's NLM (GRANTED, the *_RES messages) and status monitor (SM_NOTIFY), found through
 /// <see cref="NfsServerOptions.CallbackResolver"/> — in one namespace they cannot register in the rpcbind the server
-/// itself answers.
+/// itself answers — or, with <c>withRpcbind</c>, through a portmapper of its own on port 111 of its address (another
+/// loopback address than the server's), as a real client host would be found.
 /// </summary>
 public sealed class NlmTestPeer : IAsyncDisposable
 {
     private readonly RpcServer _server;
 
-    public NlmTestPeer(NetworkNamespace ns)
+    public NlmTestPeer(NetworkNamespace ns, IPAddress? address = null, bool withRpcbind = false)
     {
         _server = new RpcServer(new NamespaceSocketFactory(ns));
         var nlm = new RpcProgram(Nlm4.Program)
@@ -85,7 +87,15 @@ public sealed class NlmTestPeer : IAsyncDisposable
             });
         _server.Register(nlm);
         _server.Register(nsm);
-        EndPoint = _server.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        EndPoint = _server.Listen(new IPEndPoint(address ?? IPAddress.Loopback, 0));
+        if (withRpcbind)
+        {
+            var portmap = new PortmapServer();
+            _server.Register(portmap);
+            portmap.Registry.RegisterPortmapper(_server.Listen(new IPEndPoint(address ?? IPAddress.Loopback, PortmapProtocol.Port)));
+            portmap.Registry.Register(Nlm4.Program, Nlm4.Version, EndPoint);
+            portmap.Registry.Register(Nsm.Program, Nsm.Version, EndPoint);
+        }
     }
 
     public IPEndPoint EndPoint { get; }

@@ -70,7 +70,7 @@ internal sealed class LockCallbacks
             ?? throw new CallbackException($"{host} has no {RpcPrograms.Describe(program, version)} registered with its rpcbind");
         if (_isOwnEndPoint(endPoint))
             throw new CallbackException($"{RpcPrograms.Describe(program, version)} of {host} resolves to {endPoint}, which is this server itself " +
-                "(a client in the server's own namespace cannot register its call-back service next to ours)");
+                "(a client in the server's own namespace cannot register its call-back service next to ours)", permanent: true);
         return endPoint;
     }
 
@@ -88,5 +88,11 @@ internal sealed class LockCallbacks
         }, cancellationToken);
 }
 
-/// <summary>A call-back could not be made for a reason retrying will not fix soon (no service registered, …).</summary>
-internal sealed class CallbackException(string message) : Exception(message);
+/// <summary>
+/// A call-back could not be made: no service registered (which a client's restart may fix), or
+/// <see cref="IsPermanent"/>ly (the target is this server itself), when retrying is pointless.
+/// </summary>
+internal sealed class CallbackException(string message, bool permanent = false) : Exception(message)
+{
+    public bool IsPermanent { get; } = permanent;
+}

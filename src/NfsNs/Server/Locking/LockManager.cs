@@ -73,6 +73,9 @@ internal sealed class LockManager : IAsyncDisposable
 
     private const int HostStatesPruneThreshold = 1024;
 
+    /// <summary>*_RES messages being sent at once; more *_MSG calls meanwhile get no *_RES (the client retransmits).</summary>
+    private const int MaxResultsInFlight = 64;
+
     private readonly LockManagerOptions _options;
     private readonly Action<string>? _log;
     private readonly ByteRangeLockTable<LockedFile> _locks;
@@ -82,6 +85,7 @@ internal sealed class LockManager : IAsyncDisposable
     private readonly ConcurrentDictionary<LockHost, int> _hostStates = new();
     private readonly ConcurrentDictionary<PendingGrant, byte> _pendingGrants = new();
     private readonly ConcurrentDictionary<Task, byte> _background = new();
+    private int _resultsInFlight;
     private readonly CancellationTokenSource _stopping = new();
     private readonly long _graceEndsAt;
 
@@ -312,8 +316,10 @@ internal sealed class LockManager : IAsyncDisposable
         var granted = pending.Granted;
         var target = (GrantTarget)granted.Tag!;
         string? failure = null;
+        int attempts = 0;
         for (int attempt = 1; attempt <= _options.GrantAttempts && !pending.Settled; attempt++)
         {
+            attempts = attempt;
             try
             {
                 var status = await SendGrantedAsync(granted.Owner.Host, target, cancellationToken).ConfigureAwait(false);
@@ -331,14 +337,16 @@ internal sealed class LockManager : IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
+                if (e.Message != failure)
+                    _log?.Invoke($"NLM: GRANTED call-back for {granted} failed (attempt {attempt} of {_options.GrantAttempts}): {e.Message}");
                 failure = e.Message;
-                _log?.Invoke($"NLM: GRANTED call-back for {granted} failed (attempt {attempt} of {_options.GrantAttempts}): {e.Message}");
+                if (e is CallbackException { IsPermanent: true }) break;
             }
             if (attempt < _options.GrantAttempts && !pending.Settled)
                 await Task.Delay(_options.RetryDelay, cancellationToken).ConfigureAwait(false);
         }
         if (pending.Settled) return;
-        _log?.Invoke($"NLM: took back {granted}: {failure}");
+        _log?.Invoke($"NLM: took back {granted} after {attempts} GRANTED attempt{(attempts == 1 ? "" : "s")}: {failure}");
         Deliver(_locks.Unlock(granted.File, granted.Owner, granted.Range).Granted);
     }
 
@@ -370,7 +378,14 @@ internal sealed class LockManager : IAsyncDisposable
     /// Sends the result of an NLM *_MSG call to the caller's lock manager as the matching *_RES call (procedure
     /// <paramref name="resultProcedure"/>), in the background; failures are logged, as the caller retransmits.
     /// </summary>
-    public void SendResult<T>(IPAddress caller, Nlm4Procedure resultProcedure, T result) where T : IXdrWritable =>
+    public void SendResult<T>(IPAddress caller, Nlm4Procedure resultProcedure, T result) where T : IXdrWritable
+    {
+        if (Interlocked.Increment(ref _resultsInFlight) > MaxResultsInFlight)
+        {
+            Interlocked.Decrement(ref _resultsInFlight);
+            _log?.Invoke($"NLM: {MaxResultsInFlight} *_RES messages are being sent already: none for {caller}'s {resultProcedure}");
+            return;
+        }
         RunInBackground(async token =>
         {
             try
@@ -384,7 +399,12 @@ internal sealed class LockManager : IAsyncDisposable
             {
                 _log?.Invoke($"NLM: could not send {resultProcedure} to {caller}: {e.Message}");
             }
+            finally
+            {
+                Interlocked.Decrement(ref _resultsInFlight);
+            }
         });
+    }
 
     // ---- background work --------------------------------------------------------------------------------------------
 

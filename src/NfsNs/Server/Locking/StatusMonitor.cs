@@ -134,6 +134,7 @@ internal sealed class StatusMonitor
             {
                 if (e.Message != lastError) _log?.Invoke($"NSM: SM_NOTIFY to {peer} failed (attempt {attempt}): {e.Message}");
                 lastError = e.Message;
+                if (e is CallbackException { IsPermanent: true }) deadline = DateTimeOffset.MinValue;
             }
             var wait = deadline - DateTimeOffset.UtcNow;
             if (wait <= TimeSpan.Zero)
