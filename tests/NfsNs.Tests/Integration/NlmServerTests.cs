@@ -220,6 +220,33 @@ public sealed class NlmServerTests
     }
 
     [Fact]
+    public async Task A_client_that_re_polls_its_granted_lock_keeps_it_even_when_the_call_back_then_fails()
+    {
+        var lookupMayFail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var s = await StartAsync("nlm-settle", configure: o => o with
+        {
+            CallbackResolver = async (_, _, _, ct) =>
+            {
+                await lookupMayFail.Task.WaitAsync(ct);
+                return null;
+            },
+        });
+        await using var a = new LockClient(s.Host, "127.0.0.2", "client-a", svid: 1);
+        await using var b = new LockClient(s.Host, "127.0.0.3", "client-b", svid: 2);
+        Assert.Equal(Nlm4Status.Granted, await a.LockAsync(s.File, 0, 0));
+        Assert.Equal(Nlm4Status.Blocked, await b.LockAsync(s.File, 0, 0, block: true));
+        Assert.Equal(Nlm4Status.Granted, await a.UnlockAsync(s.File, 0, 0));
+        Assert.Equal("client-b", Assert.Single(s.Server.Locks).Owner.Host.Name);
+        // B polls again (as Linux clients do every 30 s) before the GRANTED call-back got through: it learns it holds the lock.
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(s.File, 0, 0, block: true));
+        lookupMayFail.SetResult();
+        await WaitUntilAsync(() => s.Host.Log.Any(l => l.Contains("GRANTED call-back", StringComparison.Ordinal)), "the call-back to fail");
+        await Task.Delay(500);
+        Assert.Equal("client-b", Assert.Single(s.Server.Locks).Owner.Host.Name);
+        Assert.DoesNotContain(s.Host.Log, l => l.Contains("took back", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Call_backs_find_the_clients_services_through_the_clients_rpcbind_and_never_call_the_server_itself()
     {
         // No resolver: the server asks rpcbind on port 111 of each client's address, through its own socket factory.

@@ -229,3 +229,31 @@ public sealed class ByteRangeLockTableTests
         Assert.Equal(LockOutcome.Denied, table.Lock("x", c, R(0, 1), true, false).Outcome);    // not waiting: plain denial
     }
 }
+
+public sealed class ShareReservationTableTests
+{
+    private static readonly LockHost HostA = new("a", IPAddress.Parse("10.0.0.1"));
+    private static readonly LockHost HostB = new("b", IPAddress.Parse("10.0.0.2"));
+    private static readonly NetObj Oh1 = new([1]);
+    private static readonly NetObj Oh2 = new([2]);
+
+    [Fact]
+    public void Access_and_deny_modes_conflict_across_owners_only()
+    {
+        var shares = new ShareReservationTable<string>(maxPerHost: 2);
+        Assert.Equal(Nlm4Status.Granted, shares.Share("f", HostA, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyWrite));
+        Assert.Equal(Nlm4Status.Denied, shares.Share("f", HostB, Oh1, Nlm4ShareAccess.Write, Nlm4ShareMode.DenyNone));
+        Assert.Equal(Nlm4Status.Denied, shares.Share("f", HostA, Oh2, Nlm4ShareAccess.ReadWrite, Nlm4ShareMode.DenyNone)); // another owner on A
+        Assert.Equal(Nlm4Status.Denied, shares.Share("f", HostB, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyRead));     // would deny A's read
+        Assert.Equal(Nlm4Status.Granted, shares.Share("f", HostB, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyNone));
+        Assert.Equal(Nlm4Status.Granted, shares.Share("g", HostB, Oh1, Nlm4ShareAccess.ReadWrite, Nlm4ShareMode.DenyReadWrite));
+        Assert.Equal(Nlm4Status.DeniedNoLocks, shares.Share("h", HostB, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyNone));
+        // The same owner's second SHARE replaces its first (no conflict with itself, no extra count).
+        Assert.Equal(Nlm4Status.Granted, shares.Share("f", HostA, Oh1, Nlm4ShareAccess.ReadWrite, Nlm4ShareMode.DenyNone));
+        Assert.Equal(3, shares.Reservations.Count);
+        Assert.True(shares.Unshare("f", HostA, Oh1));
+        Assert.False(shares.Unshare("f", HostA, Oh1));
+        Assert.Equal(2, shares.ReleaseHosts(h => h == HostB));
+        Assert.Empty(shares.Reservations);
+    }
+}
