@@ -387,9 +387,27 @@ internal sealed class NfsNsCommandLine
             DefaultValueFactory = _ => "embedded",
         };
         rpcbind.AcceptOnlyFromAmong("embedded", "external", "none");
-        var command = new Command("serve", "Serve a directory over NFSv3 (with MOUNT and portmap) until interrupted")
+        var noLocking = new Option<bool>("--no-locking") { Description = "Serve no byte-range locks (no NLM and NSM; clients need nolock)" };
+        var stateDir = new Option<string?>("--state-dir")
+        {
+            Description = "Where the lock manager keeps its NSM state and monitored clients across restarts " +
+                          "(default: per namespace under /var/lib/nfsns or $XDG_STATE_HOME/nfsns)",
+            HelpName = "DIR",
+        };
+        var grace = new Option<double>("--grace")
+        {
+            Description = "Seconds after a restart during which only lock reclaims are accepted",
+            DefaultValueFactory = _ => NfsServerOptions.DefaultGracePeriod.TotalSeconds,
+            HelpName = "SECONDS",
+        };
+        grace.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double>() is < 0 or > 3600 or double.NaN) result.AddError("--grace: give 0 to 3600 seconds");
+        });
+        var command = new Command("serve", "Serve a directory over NFSv3 (with MOUNT, NLM locking and portmap) until interrupted")
         {
             directory, export, address, port, mountPort, readOnly, squash, anonUid, anonGid, allow, memory, exportsFile, rpcbind,
+            noLocking, stateDir, grace,
         };
         Option[] singleExportOptions = [export, readOnly, squash, anonUid, anonGid, allow, memory];
         Add(command,
@@ -414,6 +432,9 @@ internal sealed class NfsNsCommandLine
                 AnonymousGid = r.GetValue(anonGid),
                 Allow = [.. (r.GetValue(allow) ?? []).Select(ParseNetwork)],
                 Memory = r.GetValue(memory),
+                Locking = !r.GetValue(noLocking),
+                StateDirectory = r.GetValue(stateDir),
+                GracePeriod = TimeSpan.FromSeconds(r.GetValue(grace)),
             },
             ServeCommand.RunAsync);
     }

@@ -27,6 +27,15 @@ public sealed record ServeOptions : CommandOptions
     public string? ExportsFile { get; init; }
 
     public RpcbindMode Rpcbind { get; init; } = RpcbindMode.Embedded;
+
+    /// <summary>Serve NLM and NSM (byte-range locks); <c>--no-locking</c> turns them off.</summary>
+    public bool Locking { get; init; } = true;
+
+    /// <summary><c>--state-dir</c>: where the NSM state and monitored clients live; null: the per-namespace default.</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary><c>--grace SECONDS</c>: the grace period after a restart.</summary>
+    public TimeSpan GracePeriod { get; init; } = NfsServerOptions.DefaultGracePeriod;
 }
 
 /// <summary>
@@ -61,6 +70,9 @@ public static class ServeCommand
                 Address = options.Address,
                 NfsPort = options.Port,
                 MountPort = options.MountPort,
+                EnableLocking = options.Locking,
+                StateDirectory = options.StateDirectory is { } stateDirectory ? Path.GetFullPath(stateDirectory) : null,
+                GracePeriod = options.GracePeriod,
                 Log = Log,
             }, cancellationToken).ConfigureAwait(false);
             await using (server.ConfigureAwait(false))
@@ -158,13 +170,16 @@ public static class ServeCommand
         foreach (var export in exports) (export.Backend as IDisposable)?.Dispose();
     }
 
+    /// <summary>The per-client table: RPC counters and the byte-range locks each client address holds now.</summary>
     private static void PrintClients(NfsServer server, TextWriter output)
     {
-        output.WriteLine($"{"CLIENT",-40} {"CALLS",10} {"ERRORS",8} {"DUPLICATES",10} {"RECEIVED",14} {"SENT",14}");
+        var locks = server.Locks.GroupBy(l => l.Owner.Host.Address).ToDictionary(g => g.Key, g => g.Count());
+        output.WriteLine($"{"CLIENT",-40} {"CALLS",10} {"ERRORS",8} {"DUPLICATES",10} {"RECEIVED",14} {"SENT",14} {"LOCKS",7}");
         foreach (var client in server.Clients.OrderBy(c => c.Address.ToString(), StringComparer.Ordinal))
         {
             var s = client.Stats;
-            output.WriteLine($"{client.Address,-40} {s.Calls,10} {s.Errors,8} {s.Duplicates,10} {s.BytesReceived,14} {s.BytesSent,14}");
+            output.WriteLine($"{client.Address,-40} {s.Calls,10} {s.Errors,8} {s.Duplicates,10} {s.BytesReceived,14} {s.BytesSent,14} " +
+                $"{locks.GetValueOrDefault(client.Address),7}");
         }
         output.Flush();
     }

@@ -41,16 +41,34 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
     public static NfsExport MemoryExport(string path = "/export", NfsExportOptions? options = null, uint exportId = 1) =>
         new(path, new MemoryFileSystem(HandleCodec.CreateEphemeral(exportId)), options ?? new NfsExportOptions { Squash = SquashMode.None });
 
+    /// <summary>
+    /// Adjusts the options of every (re)start, e.g. the lock manager's grace period or call-back resolver. The
+    /// defaults already keep the NSM state in the namespace's state directory (so it survives <see cref="RestartAsync"/>
+    /// and is deleted with the namespace).
+    /// </summary>
+    public Func<NfsServerOptions, NfsServerOptions>? Configure { get; set; }
+
+    /// <summary>The lock manager's state directory: inside the namespace's state directory.</summary>
+    public string LockStateDirectory => Path.Combine(Namespace.StateDirectory, "nsm-server");
+
     public static Task<EmbeddedServerHost> StartAsync(string prefix, params NfsExport[] exports) =>
         StartAsync(prefix, _ => exports.Length == 0 ? [MemoryExport()] : exports);
 
     /// <summary>Starts with the exports <paramref name="makeExports"/> builds (e.g. under the namespace's state directory).</summary>
-    public static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
+    public static Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports) =>
+        StartAsync(prefix, makeExports, configure: null);
+
+    /// <summary>Starts with one memory export and options adjusted by <paramref name="configure"/> (see <see cref="Configure"/>).</summary>
+    public static Task<EmbeddedServerHost> StartAsync(string prefix, Func<NfsServerOptions, NfsServerOptions> configure) =>
+        StartAsync(prefix, _ => [MemoryExport()], configure);
+
+    private static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports,
+        Func<NfsServerOptions, NfsServerOptions>? configure)
     {
         var ns = await TestNamespace.CreateAsync(prefix);
         try
         {
-            return await StartAsync(ns, IPAddress.Loopback, ownsNamespace: true, makeExports);
+            return await StartAsync(ns, IPAddress.Loopback, ownsNamespace: true, makeExports, configure);
         }
         catch
         {
@@ -64,15 +82,15 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
     /// listening on <paramref name="address"/> (one of the namespace's addresses, e.g. a tenant's server address).
     /// </summary>
     public static Task<EmbeddedServerHost> StartInAsync(TestNamespace ns, IPAddress address,
-        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports) =>
-        StartAsync(ns, address, ownsNamespace: false, makeExports);
+        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports, Func<NfsServerOptions, NfsServerOptions>? configure = null) =>
+        StartAsync(ns, address, ownsNamespace: false, makeExports, configure);
 
     private static async Task<EmbeddedServerHost> StartAsync(TestNamespace ns, IPAddress address, bool ownsNamespace,
-        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports)
+        Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports, Func<NfsServerOptions, NfsServerOptions>? configure)
     {
         var handle = NetworkNamespace.Open(ns.Path);
         // From here the host owns the handle (and, if ownsNamespace, the namespace): its disposal releases them.
-        var host = new EmbeddedServerHost(ns, handle, address, ownsNamespace);
+        var host = new EmbeddedServerHost(ns, handle, address, ownsNamespace) { Configure = configure };
         try
         {
             await host.RestartAsync(makeExports(ns));
@@ -98,13 +116,15 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
                 (replaced.Backend as IDisposable)?.Dispose();
             Exports = exports;
         }
-        Server = await NfsServer.StartAsync(new NfsServerOptions
+        var options = new NfsServerOptions
         {
             Namespace = Handle,
             Address = Address,
             Exports = Exports,
             Log = line => { lock (_log) _log.Add(line); },
-        });
+            StateDirectory = LockStateDirectory,
+        };
+        Server = await NfsServer.StartAsync(Configure?.Invoke(options) ?? options);
     }
 
     public string Url(string path = "/export", string extra = "") =>

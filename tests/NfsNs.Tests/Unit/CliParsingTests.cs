@@ -100,6 +100,7 @@ public class CliParsingTests
     [InlineData("ping -c x nfs://h/", "--count must be a number")]
     [InlineData("exports host:99999", "port must be a number")]
     [InlineData("exports [fe80::1%25lo]", "zone id")]
+    [InlineData("serve --memory --grace 4000", "--grace: give 0 to 3600 seconds")]
     public async Task Parse_errors_exit_2_with_one_line(string commandLine, string expected)
     {
         var run = await RunAsync(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));
