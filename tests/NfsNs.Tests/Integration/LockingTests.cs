@@ -39,15 +39,22 @@ public sealed class GaneshaLockFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// Byte-range locks through NLM v4 against ganesha, client and server in one namespace at 127.0.0.1: the server's
-/// own nlockmgr holds the namespace's rpcbind entry, so our GRANTED listener cannot be registered there and blocked
-/// locks are polled (the call-back route is tested on the tenant network, where client and server are two hosts).
+/// Byte-range locks through NLM v4, client and server in one namespace at 127.0.0.1, against ganesha with NLM and
+/// against the embedded server, each in namespaces A and B. The server's own lock manager holds the namespace's
+/// rpcbind entry, so our GRANTED listener cannot be registered there and blocked locks are re-asked (the call-back
+/// route is tested on the tenant network, where client and server are two hosts).
 /// </summary>
-public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixture<GaneshaLockFixture>
+public abstract class LoopbackLockingTests(IServerSide sideA, IServerSide sideB)
 {
-    private static string Url(GaneshaSide side, string file) => $"nfs://127.0.0.1/export/{file}?netns={side.Namespace.Name}";
+    public sealed class Ganesha(GaneshaLockFixture fixture) : LoopbackLockingTests(fixture.A, fixture.B), IClassFixture<GaneshaLockFixture>;
 
-    private static async Task<(NfsMount Mount, NfsFileStream First, NfsFileStream Second)> OpenTwiceAsync(GaneshaSide side, string file)
+    [Collection(EmbeddedPairCollection.Name)]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public sealed class Embedded(EmbeddedPairFixture fixture) : LoopbackLockingTests(fixture.A, fixture.B);
+
+    private static string Url(IServerSide side, string file) => $"nfs://127.0.0.1/export/{file}?netns={side.Namespace.Name}";
+
+    private static async Task<(NfsMount Mount, NfsFileStream First, NfsFileStream Second)> OpenTwiceAsync(IServerSide side, string file)
     {
         File.WriteAllText(Path.Combine(side.ExportDirectory, file), "lock me\n");
         var mount = await NfsMount.MountAsync(Url(side, ""));
@@ -57,7 +64,7 @@ public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixt
     [Fact]
     public async Task Exclusive_lock_blocks_another_owner_until_released()
     {
-        var (mount, first, second) = await OpenTwiceAsync(fixture.A, "excl.lock");
+        var (mount, first, second) = await OpenTwiceAsync(sideA, "excl.lock");
         await using var _ = mount;
         await using var __ = first;
         await using var ___ = second;
@@ -83,7 +90,7 @@ public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixt
     [Fact]
     public async Task Shared_locks_coexist_and_exclude_writers()
     {
-        var (mount, first, second) = await OpenTwiceAsync(fixture.A, "shared.lock");
+        var (mount, first, second) = await OpenTwiceAsync(sideA, "shared.lock");
         await using var _ = mount;
         await using var __ = first;
         await using var ___ = second;
@@ -100,8 +107,8 @@ public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixt
     [Fact]
     public async Task The_same_path_through_B_is_another_server_and_another_lock()
     {
-        var (mountA, firstA, _) = await OpenTwiceAsync(fixture.A, "ns.lock");
-        var (mountB, firstB, _) = await OpenTwiceAsync(fixture.B, "ns.lock");
+        var (mountA, firstA, _) = await OpenTwiceAsync(sideA, "ns.lock");
+        var (mountB, firstB, _) = await OpenTwiceAsync(sideB, "ns.lock");
         await using var _a = mountA;
         await using var _b = mountB;
         await using var heldA = await firstA.LockAsync(wait: false);
@@ -112,7 +119,7 @@ public sealed class GaneshaLockingTests(GaneshaLockFixture fixture) : IClassFixt
     [Fact]
     public async Task Closing_a_stream_releases_its_locks_and_cancelling_a_wait_withdraws_it()
     {
-        var (mount, first, second) = await OpenTwiceAsync(fixture.A, "close.lock");
+        var (mount, first, second) = await OpenTwiceAsync(sideA, "close.lock");
         await using var _ = mount;
         await using var __ = second;
         await first.LockAsync();

@@ -54,8 +54,9 @@ public sealed class TenantServerHost : IAsyncDisposable
     /// <paramref name="ganeshaOptions"/> (e.g. EnableNlm) with its bind address set to the tenant's server address.
     /// </summary>
     /// <param name="label">The tenant's name, e.g. "A": lower-case, it becomes part of the namespace names.</param>
+    /// <param name="configureEmbedded">Adjusts the embedded server's options (e.g. a short grace period).</param>
     public static async Task<TenantServerHost> StartAsync(string label, TenantServerKind kind, GaneshaOptions? ganeshaOptions = null,
-        TenantNetworkOptions? networkOptions = null)
+        TenantNetworkOptions? networkOptions = null, Func<NfsNs.Server.NfsServerOptions, NfsNs.Server.NfsServerOptions>? configureEmbedded = null)
     {
         if (!Enum.IsDefined(kind)) throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown tenant server kind");
         var network = await TenantNetwork.CreateAsync($"nfsns-t{label.ToLowerInvariant()}", networkOptions);
@@ -72,7 +73,7 @@ public sealed class TenantServerHost : IAsyncDisposable
             else
             {
                 host.Embedded = await EmbeddedServerHost.StartInAsync(network.Server, network.ServerAddress,
-                    ns => [EmbeddedSide.LocalExport(ns)]);
+                    ns => [EmbeddedSide.LocalExport(ns)], configureEmbedded);
             }
             return host;
         }

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using NfsNs.Client;
+using NfsNs.Tests.Support;
+
+namespace NfsNs.Tests.Integration;
+
+/// <summary>
+/// Server restart, as the issue states it: after the embedded server restarts, its status monitor tells the client
+/// (SM_NOTIFY into the tenant's client namespace, through the agent's portmap there), the client reclaims its locks
+/// within the grace period, and a competing new lock waits until the grace period ends.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class LockRecoveryTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(4);
+    private TenantServerHost _tenant = null!;
+
+    public async Task InitializeAsync() =>
+        _tenant = await TenantServerHost.StartAsync("r", TenantServerKind.Embedded,
+            configureEmbedded: o => o with { GracePeriod = Grace });
+
+    public async Task DisposeAsync() => await _tenant.DisposeAsync();
+
+    [Fact]
+    public async Task After_a_server_restart_locks_are_reclaimed_in_grace_and_new_locks_wait_for_its_end()
+    {
+        await using var mount = await _tenant.MountAsync();
+        await using var holder = await mount.OpenWriteAsync("recovered.lock", FileMode.OpenOrCreate);
+        await using var rival = await mount.OpenWriteAsync("recovered.lock", FileMode.Open);
+        await using var newcomer = await mount.OpenWriteAsync("other.lock", FileMode.OpenOrCreate);
+        var exclusive = await holder.LockAsync(0, 100);
+        var shared = await holder.LockAsync(200, 0, exclusive: false);
+        var lockClient = mount.Server.LockClient!;
+        var agent = lockClient.Agent;
+        var server = _tenant.Embedded!;
+        Assert.Equal(2, server.Server.Locks.Count);
+        Assert.Contains(_tenant.ClientAddress.ToString(), server.Server.MonitoredClients);
+
+        await server.RestartAsync();
+        var restarted = Stopwatch.StartNew();
+        Assert.True(server.Server.InGracePeriod);
+        Assert.Empty(server.Server.Locks);
+
+        // SM_NOTIFY reaches the agent inside the tenant; the reclaims follow, within the grace period.
+        for (int i = 0; i < 200 && lockClient.Reclaims < 2; i++) await Task.Delay(25);
+        Assert.Equal(1, agent.Notifications);
+        Assert.Equal(2, lockClient.Reclaims);
+        Assert.True(restarted.Elapsed < Grace, $"reclaimed only after {restarted.Elapsed}");
+        Assert.Equal(0, lockClient.LostLocks);
+        Assert.True(exclusive.IsHeld && shared.IsHeld);
+        Assert.Equal(2, server.Server.Locks.Count);
+
+        // A new lock on a free file still waits: the grace period admits only reclaims.
+        await using var late = await newcomer.LockAsync(wait: true).WaitAsync(Grace * 3);
+        Assert.True(restarted.Elapsed >= Grace - TimeSpan.FromMilliseconds(200), $"a new lock was granted {restarted.Elapsed} after the restart, inside the {Grace} grace period");
+        Assert.True(lockClient.GraceWaits >= 1);
+
+        // The reclaimed lock still excludes others, as before the restart.
+        Assert.Null(await rival.TryLockAsync(0, 10));
+        await exclusive.UnlockAsync();
+        await using var now = await rival.LockAsync(0, 10, wait: false);
+    }
+}
