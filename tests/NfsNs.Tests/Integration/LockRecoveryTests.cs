@@ -60,4 +60,29 @@ public sealed class LockRecoveryTests : IAsyncLifetime
         await exclusive.UnlockAsync();
         await using var now = await rival.LockAsync(0, 10, wait: false);
     }
+
+    [Fact]
+    public async Task A_client_that_died_holding_a_lock_is_announced_by_the_next_start_and_the_server_frees_it()
+    {
+        // Process 1 takes the lock and is killed (no UNLOCK, no clean-up): the server keeps the lock for it.
+        var url = _tenant.Url("orphan.lock");
+        await using (var crashed = await ServeProcess.StartAsync(["lock", "-v", url, "--", "sleep", "600"], "holding"))
+        {
+            await ProcessKill(crashed.Pid);
+            for (int i = 0; i < 200 && !crashed.HasExited; i++) await Task.Delay(25);
+        }
+        Assert.Single(_tenant.Embedded!.Server.Locks);
+
+        // The next NfsNs start in that namespace is the first since all others ended: the namespace's client
+        // "rebooted". Its new NSM state goes to the server recorded by the dead process, which drops the orphan lock.
+        await using var mount = await _tenant.MountAsync();
+        await using var file = await mount.OpenWriteAsync("orphan.lock", FileMode.Open);
+        await using var mine = await file.LockAsync(wait: true).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(mine.IsHeld);
+        var only = Assert.Single(_tenant.Embedded.Server.Locks);
+        Assert.StartsWith($"nfsns:{Environment.ProcessId}:", System.Text.Encoding.ASCII.GetString(only.Owner.Handle.Bytes));
+    }
+
+    private static Task ProcessKill(int pid) =>
+        NfsNs.Peers.ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 }
