@@ -59,21 +59,8 @@ internal sealed class NfsVolumeClient
 
     public Task NullAsync(CancellationToken cancellationToken = default) => _nfs.NullAsync(cancellationToken);
 
-    public async Task<Fattr3> GetAttrAsync(NfsFileHandle handle, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var attributes = await _nfs.GetAttrAsync(handle, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(handle, attributes, sequence);
-            return attributes;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, handle);
-            throw;
-        }
-    }
+    public Task<Fattr3> GetAttrAsync(NfsFileHandle handle, CancellationToken cancellationToken = default) =>
+        ObserveAsync(handle, () => _nfs.GetAttrAsync(handle, cancellationToken), (attributes, sequence) => Volume.Remember(handle, attributes, sequence));
 
     public async Task<WccData> SetAttrAsync(NfsFileHandle handle, Sattr3 attributes, NfsTime? guardCtime = null, CancellationToken cancellationToken = default)
     {
@@ -116,83 +103,20 @@ internal sealed class NfsVolumeClient
         }
     }
 
-    public async Task<AccessResult> AccessAsync(NfsFileHandle handle, Access3 access, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.AccessAsync(handle, access, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(handle, result.Attributes, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, handle);
-            throw;
-        }
-    }
+    public Task<AccessResult> AccessAsync(NfsFileHandle handle, Access3 access, CancellationToken cancellationToken = default) =>
+        ObserveAsync(handle, () => _nfs.AccessAsync(handle, access, cancellationToken), (result, sequence) => Volume.Remember(handle, result.Attributes, sequence));
 
-    public async Task<string> ReadLinkAsync(NfsFileHandle symlink, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            return await _nfs.ReadLinkAsync(symlink, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, symlink);
-            throw;
-        }
-    }
+    public Task<string> ReadLinkAsync(NfsFileHandle symlink, CancellationToken cancellationToken = default) =>
+        ObserveAsync(symlink, () => _nfs.ReadLinkAsync(symlink, cancellationToken), static (_, _) => { });
 
-    public async Task<ReadResult> ReadAsync(NfsFileHandle file, ulong offset, uint count, Memory<byte> destination, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.ReadAsync(file, offset, count, destination, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(file, result.Attributes, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, file);
-            throw;
-        }
-    }
+    public Task<ReadResult> ReadAsync(NfsFileHandle file, ulong offset, uint count, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        ObserveAsync(file, () => _nfs.ReadAsync(file, offset, count, destination, cancellationToken), (result, sequence) => Volume.Remember(file, result.Attributes, sequence));
 
-    public async Task<WriteResult> WriteAsync(NfsFileHandle file, ulong offset, ReadOnlyMemory<byte> data, StableHow stable, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.WriteAsync(file, offset, data, stable, cancellationToken).ConfigureAwait(false);
-            Volume.RememberOwnChange(file, result.Wcc, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, file);
-            throw;
-        }
-    }
+    public Task<WriteResult> WriteAsync(NfsFileHandle file, ulong offset, ReadOnlyMemory<byte> data, StableHow stable, CancellationToken cancellationToken = default) =>
+        ObserveAsync(file, () => _nfs.WriteAsync(file, offset, data, stable, cancellationToken), (result, sequence) => Volume.RememberOwnChange(file, result.Wcc, sequence));
 
-    public async Task<CommitResult> CommitAsync(NfsFileHandle file, ulong offset, uint count, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.CommitAsync(file, offset, count, cancellationToken).ConfigureAwait(false);
-            Volume.RememberOwnChange(file, result.Wcc, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, file);
-            throw;
-        }
-    }
+    public Task<CommitResult> CommitAsync(NfsFileHandle file, ulong offset, uint count, CancellationToken cancellationToken = default) =>
+        ObserveAsync(file, () => _nfs.CommitAsync(file, offset, count, cancellationToken), (result, sequence) => Volume.RememberOwnChange(file, result.Wcc, sequence));
 
     public Task<CreateResult> CreateAsync(NfsFileHandle directory, string name, CreateMode mode, Sattr3? attributes, ulong exclusiveVerifier = 0, CancellationToken cancellationToken = default) =>
         CreatingAsync(directory, name, () => _nfs.CreateAsync(directory, name, mode, attributes, exclusiveVerifier, cancellationToken));
@@ -280,21 +204,8 @@ internal sealed class NfsVolumeClient
         }
     }
 
-    public async Task<ReadDirResult> ReadDirAsync(NfsFileHandle directory, ulong cookie, ulong cookieVerifier, uint count, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.ReadDirAsync(directory, cookie, cookieVerifier, count, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(directory, result.DirAttributes, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, directory);
-            throw;
-        }
-    }
+    public Task<ReadDirResult> ReadDirAsync(NfsFileHandle directory, ulong cookie, ulong cookieVerifier, uint count, CancellationToken cancellationToken = default) =>
+        ObserveAsync(directory, () => _nfs.ReadDirAsync(directory, cookie, cookieVerifier, count, cancellationToken), (result, sequence) => Volume.Remember(directory, result.DirAttributes, sequence));
 
     /// <summary>READDIRPLUS: every entry with a handle becomes a cached LOOKUP result (not "." and ".."), as Linux fills its dcache from it.</summary>
     public async Task<ReadDirPlusResult> ReadDirPlusAsync(NfsFileHandle directory, ulong cookie, ulong cookieVerifier, uint dirCount, uint maxCount, CancellationToken cancellationToken = default)
@@ -319,45 +230,32 @@ internal sealed class NfsVolumeClient
         }
     }
 
-    public async Task<FsStatResult> FsStatAsync(NfsFileHandle root, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.FsStatAsync(root, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(root, result.Attributes, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, root);
-            throw;
-        }
-    }
+    public Task<FsStatResult> FsStatAsync(NfsFileHandle root, CancellationToken cancellationToken = default) =>
+        ObserveAsync(root, () => _nfs.FsStatAsync(root, cancellationToken), (result, sequence) => Volume.Remember(root, result.Attributes, sequence));
 
-    public async Task<FsInfoResult> FsInfoAsync(NfsFileHandle root, CancellationToken cancellationToken = default)
-    {
-        long sequence = Volume.BeginRequest();
-        try
-        {
-            var result = await _nfs.FsInfoAsync(root, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(root, result.Attributes, sequence);
-            return result;
-        }
-        catch (Nfs3Exception e)
-        {
-            Failed(e, sequence, root);
-            throw;
-        }
-    }
+    public Task<FsInfoResult> FsInfoAsync(NfsFileHandle root, CancellationToken cancellationToken = default) =>
+        ObserveAsync(root, () => _nfs.FsInfoAsync(root, cancellationToken), (result, sequence) => Volume.Remember(root, result.Attributes, sequence));
 
-    public async Task<PathConfResult> PathConfAsync(NfsFileHandle handle, CancellationToken cancellationToken = default)
+    public Task<PathConfResult> PathConfAsync(NfsFileHandle handle, CancellationToken cancellationToken = default) =>
+        ObserveAsync(handle, () => _nfs.PathConfAsync(handle, cancellationToken), (result, sequence) => Volume.Remember(handle, result.Attributes, sequence));
+
+    /// <summary>
+    /// What a failure says (RFC 1813 §3.3, each procedure's resfail arm): attributes or wcc_data of
+    /// <paramref name="handle"/> (and for RENAME and LINK of <paramref name="second"/>), or, for STALE and BADHANDLE,
+    /// that nothing cached about the handles is worth keeping.
+    /// </summary>
+    /// <summary>
+    /// One call about <paramref name="handle"/> as a volume request: its reply feeds the volume through
+    /// <paramref name="observe"/> (with the request's sequence, so that older replies never overwrite newer ones), a
+    /// failure through <see cref="Failed"/>.
+    /// </summary>
+    private async Task<T> ObserveAsync<T>(NfsFileHandle handle, Func<Task<T>> call, Action<T, long> observe)
     {
         long sequence = Volume.BeginRequest();
         try
         {
-            var result = await _nfs.PathConfAsync(handle, cancellationToken).ConfigureAwait(false);
-            Volume.Remember(handle, result.Attributes, sequence);
+            var result = await call().ConfigureAwait(false);
+            observe(result, sequence);
             return result;
         }
         catch (Nfs3Exception e)
@@ -367,11 +265,6 @@ internal sealed class NfsVolumeClient
         }
     }
 
-    /// <summary>
-    /// What a failure says (RFC 1813 §3.3, each procedure's resfail arm): attributes or wcc_data of
-    /// <paramref name="handle"/> (and for RENAME and LINK of <paramref name="second"/>), or, for STALE and BADHANDLE,
-    /// that nothing cached about the handles is worth keeping.
-    /// </summary>
     private void Failed(Nfs3Exception e, long sequence, NfsFileHandle handle, NfsFileHandle? second = null)
     {
         if (e.Status is Nfs3Status.Stale or Nfs3Status.BadHandle)

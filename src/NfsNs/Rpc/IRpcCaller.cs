@@ -29,3 +29,23 @@ public interface IRpcResultStatus
 {
     bool IsError { get; }
 }
+
+public static class RpcCallerExtensions
+{
+    /// <summary>
+    /// Calls <paramref name="procedure"/> and decodes its results, which must fill the reply exactly: bytes left over
+    /// are an <see cref="XdrException"/> naming the procedure ("NLM v4 LOCK reply"), never silently ignored.
+    /// </summary>
+    public static Task<T> CallExactAsync<TArgs, T>(this IRpcCaller caller, uint program, uint version, uint procedure, TArgs args,
+        XdrDecoder<T> decode, CancellationToken cancellationToken)
+        where TArgs : IXdrWritable
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return caller.CallAsync(procedure, args, (ref XdrReader reader) =>
+        {
+            var result = decode(ref reader);
+            reader.EnsureFullyConsumed($"{RpcPrograms.Describe(program, version, procedure)} reply");
+            return result;
+        }, cancellationToken);
+    }
+}

@@ -66,18 +66,35 @@ public sealed class LockRecoveryTests : IAsyncLifetime
     {
         // Process 1 takes the lock and is killed (no UNLOCK, no clean-up): the server keeps the lock for it.
         var url = _tenant.Url("orphan.lock");
-        await using (var crashed = await ServeProcess.StartAsync(["lock", "-v", url, "--", "sleep", "600"], "holding"))
+        string pidFile = Path.Combine(_tenant.ClientNamespace.StateDirectory, "command.pid");
+        await using (var crashed = await ServeProcess.StartAsync(["lock", "-v", url, "--", "sh", "-c", $"echo $$ > {pidFile}; exec sleep 600"], "holding"))
         {
+            // Once the command runs, kill nfsns; the command outlives it (our grandchild), so end it too.
+            for (int i = 0; i < 400 && !(File.Exists(pidFile) && File.ReadAllText(pidFile).EndsWith('\n')); i++) await Task.Delay(25);
             await ProcessKill(crashed.Pid);
-            for (int i = 0; i < 200 && !crashed.HasExited; i++) await Task.Delay(25);
+            for (int i = 0; i < 400 && !crashed.HasExited; i++) await Task.Delay(25);
+            await ProcessKill(int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture));
         }
         Assert.Single(_tenant.Embedded!.Server.Locks);
 
         // The next NfsNs start in that namespace is the first since all others ended: the namespace's client
         // "rebooted". Its new NSM state goes to the server recorded by the dead process, which drops the orphan lock.
-        await using var mount = await _tenant.MountAsync();
+        var warnings = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var mount = await NfsMount.MountAsync(NfsUrl.Parse(_tenant.Url()), o => o with { Warn = warnings.Enqueue });
         await using var file = await mount.OpenWriteAsync("orphan.lock", FileMode.Open);
-        await using var mine = await file.LockAsync(wait: true).WaitAsync(TimeSpan.FromSeconds(30));
+        NfsNs.Client.Locking.NfsFileLock mine;
+        try
+        {
+            mine = await file.LockAsync(wait: true).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            var agent = mount.Server.LockClient!.Agent;
+            string dir = NfsNs.Protocols.Nsm.NsmStateStore.DefaultDirectory("client", _tenant.ClientNamespace.Name, 0);
+            Assert.Fail($"the orphan lock was not freed; agent state {agent.State}, dir {dir}: {string.Join(",", Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories))}; client: {string.Join(" | ", warnings)}; server: {string.Join(" | ", _tenant.Embedded.Server.Locks)} log: {string.Join(" | ", _tenant.Embedded.Log.TakeLast(15))}");
+            throw;
+        }
+        await using var _ = mine;
         Assert.True(mine.IsHeld);
         var only = Assert.Single(_tenant.Embedded.Server.Locks);
         Assert.StartsWith($"nfsns:{Environment.ProcessId}:", System.Text.Encoding.ASCII.GetString(only.Owner.Handle.Bytes));

@@ -105,13 +105,20 @@ public sealed class NlmClientAgent : IAsyncDisposable
             hostLock = OpenHostLock(directory, out bool firstProcess);
             var previous = store.Monitored;
             if (firstProcess || store.State == 0) store.Restart();
-            server = new RpcServer(sockets, RpcServerOptions.Default with { Log = log });
+            // The listener's own chatter ("listening on …") is not a warning; our log is only for problems.
+            server = new RpcServer(sockets, RpcServerOptions.Default);
             var agent = new NlmClientAgent(own, sockets, server, store, hostLock, log);
             server.Register(agent.CreateNlmProgram());
             server.Register(agent.CreateNsmProgram());
             agent.CallbackEndPoint = server.Listen(new IPEndPoint(IPAddress.Any, 0));
             await agent.RegisterCallbacksAsync(cancellationToken).ConfigureAwait(false);
-            if (firstProcess && previous.Count > 0) agent.NotifyPreviousServers(previous);
+            if (firstProcess && previous.Count > 0)
+            {
+                // Before our first LOCK: a server that saw our new state in a LOCK first would take the SM_NOTIFY for
+                // old news and keep the dead process's locks. Wait a little for the notices; the rest go on behind.
+                var notices = agent.NotifyPreviousServers(previous);
+                await Task.WhenAny(notices, Task.Delay(NoticeWait, cancellationToken)).ConfigureAwait(false);
+            }
             return agent;
         }
         catch
@@ -349,41 +356,69 @@ public sealed class NlmClientAgent : IAsyncDisposable
     /// <summary>
     /// After a "reboot" of this namespace's client: tell every server recorded by the previous run that we
     /// restarted (SM_NOTIFY with the new state), so it drops the locks of processes that no longer exist. Best
-    /// effort, in the background, a few seconds per server at most.
+    /// effort: a few attempts per server with a doubling pause; the task ends when every server was told or given up on.
     /// </summary>
-    private void NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
+    private Task NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
     {
         int state = _store.State;
-        _ = Task.Run(async () =>
+        var notices = new List<Task>();
+        foreach (var (peer, _) in previous)
         {
-            foreach (var (peer, _) in previous)
-            {
-                try
-                {
-                    if (!IPAddress.TryParse(peer, out var address)) continue;
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                    int port = await RpcBinder.GetPortAsync(_sockets, new IPEndPoint(address, PortmapProtocol.Port), Nsm.Program, Nsm.Version,
-                        ProbeOptions, timeout.Token).ConfigureAwait(false);
-                    await using var connection = new RpcConnection(_sockets, new IPEndPoint(address, port), ProbeOptions);
-                    // mon_name: the name the server knew us by — our address as the server sees it.
-                    string myName = connection.LocalEndPoint is IPEndPoint local ? local.Address.ToString() : peer;
-                    var nsm = new NsmClient(new RpcProgramClient(connection, Nsm.Program, Nsm.Version, RpcCredentials.None));
-                    await nsm.NullAsync(timeout.Token).ConfigureAwait(false);
-                    myName = connection.LocalEndPoint is IPEndPoint connected ? Normalize(connected.Address).ToString() : myName;
-                    await nsm.NotifyAsync(myName, state, timeout.Token).ConfigureAwait(false);
-                    _store.RemoveMonitored(peer);
+            if (!IPAddress.TryParse(peer, out var address)) continue;
+            notices.Add(Task.Run(() => NotifyAsync(peer, address, state)));
+        }
+        return Task.WhenAll(notices);
+    }
 
-                }
-                catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or System.Net.Sockets.SocketException)
+    /// <summary>How long starting waits for the restart notices to the previous run's servers.</summary>
+    private static readonly TimeSpan NoticeWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Attempts at telling one server of our restart, and the pause before the first retry (doubling).</summary>
+    private const int NotifyAttempts = 5;
+    private static readonly TimeSpan NotifyFirstRetry = TimeSpan.FromSeconds(1);
+
+    private static readonly RpcConnectionOptions NotifyOptions = new()
+    {
+        Timeout = TimeSpan.FromSeconds(5), Retransmits = 1, Hard = false, Reconnect = false,
+    };
+
+    private async Task NotifyAsync(string peer, IPAddress address, int state)
+    {
+        var pause = NotifyFirstRetry;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                int port = await RpcBinder.GetPortAsync(_sockets, new IPEndPoint(address, PortmapProtocol.Port), Nsm.Program, Nsm.Version,
+                    NotifyOptions, CancellationToken.None).ConfigureAwait(false);
+                await using var connection = new RpcConnection(_sockets, new IPEndPoint(address, port), NotifyOptions);
+                var nsm = new NsmClient(new RpcProgramClient(connection, Nsm.Program, Nsm.Version, RpcCredentials.None));
+                await nsm.NullAsync().ConfigureAwait(false);
+                // mon_name: the name the server knew us by — our address as the server sees it (our caller_name).
+                string myName = connection.LocalEndPoint is IPEndPoint local ? Normalize(local.Address).ToString() : peer;
+                await nsm.NotifyAsync(myName, state).ConfigureAwait(false);
+                _store.RemoveMonitored(peer);
+                return;
+            }
+            catch (Exception e) when (e is RpcException or IOException or System.Net.Sockets.SocketException)
+            {
+                if (attempt == NotifyAttempts || _disposed)
                 {
-                    _log?.Invoke($"could not notify {peer} of our restart: {e.Message}");
+                    _log?.Invoke($"could not tell {peer} (through {_namespace}) that this client restarted: {e.Message}; " +
+                        "locks of processes that died may stay held there until that server restarts");
+                    return;
                 }
             }
-        });
+            await Task.Delay(pause).ConfigureAwait(false);
+            pause *= 2;
+        }
     }
+
+    private volatile bool _disposed;
 
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         foreach (var pending in _pendingGrants.Values) pending.TrySetCanceled();
         if (Interlocked.Exchange(ref _registration, null) is { } registration)
         {

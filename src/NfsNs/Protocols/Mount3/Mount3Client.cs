@@ -39,10 +39,5 @@ public sealed class Mount3Client(IRpcCaller caller)
 
     private Task<T> CallAsync<TArgs, T>(Mount3Procedure procedure, TArgs args, XdrDecoder<T> decode, CancellationToken cancellationToken)
         where TArgs : IXdrWritable =>
-        _caller.CallAsync((uint)procedure, args, (ref XdrReader reader) =>
-        {
-            var result = decode(ref reader);
-            reader.EnsureFullyConsumed($"MOUNT procedure {procedure} reply");
-            return result;
-        }, cancellationToken);
+        _caller.CallExactAsync(Mount3.Program, Mount3.Version, (uint)procedure, args, decode, cancellationToken);
 }

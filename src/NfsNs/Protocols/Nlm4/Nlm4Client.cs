@@ -46,10 +46,5 @@ public sealed class Nlm4Client(IRpcCaller caller)
 
     private Task<T> CallAsync<TArgs, T>(Nlm4Procedure procedure, TArgs args, XdrDecoder<T> decode, CancellationToken cancellationToken)
         where TArgs : IXdrWritable =>
-        _caller.CallAsync((uint)procedure, args, (ref XdrReader reader) =>
-        {
-            var result = decode(ref reader);
-            reader.EnsureFullyConsumed($"NLM procedure {procedure} reply");
-            return result;
-        }, cancellationToken);
+        _caller.CallExactAsync(Nlm4.Program, Nlm4.Version, (uint)procedure, args, decode, cancellationToken);
 }

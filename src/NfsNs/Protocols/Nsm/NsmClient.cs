@@ -33,10 +33,5 @@ public sealed class NsmClient(IRpcCaller caller)
 
     private Task<T> CallAsync<TArgs, T>(NsmProcedure procedure, TArgs args, XdrDecoder<T> decode, CancellationToken cancellationToken)
         where TArgs : IXdrWritable =>
-        _caller.CallAsync((uint)procedure, args, (ref XdrReader reader) =>
-        {
-            var result = decode(ref reader);
-            reader.EnsureFullyConsumed($"NSM procedure {procedure} reply");
-            return result;
-        }, cancellationToken);
+        _caller.CallExactAsync(Nsm.Program, Nsm.Version, (uint)procedure, args, decode, cancellationToken);
 }
