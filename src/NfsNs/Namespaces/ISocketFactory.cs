@@ -18,6 +18,9 @@ public interface ISocketFactory
     /// <summary>Creates a TCP listener in the factory's namespace, bound to <paramref name="local"/>.</summary>
     Socket ListenTcp(EndPoint local, int backlog);
 
+    /// <summary>Creates a UDP socket in the factory's namespace, bound to <paramref name="local"/>.</summary>
+    Socket BindUdp(EndPoint local);
+
     /// <summary>Resolves a host name as seen from the factory's namespace.</summary>
     IPAddress[] ResolveHost(string host);
 }
@@ -66,6 +69,23 @@ public sealed class NamespaceSocketFactory(NetworkNamespace networkNamespace, bo
             socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             socket.Bind(local);
             socket.Listen(backlog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public Socket BindUdp(EndPoint local)
+    {
+        // No SO_REUSEADDR here: for UDP it would let a second socket bind the same port and take the datagrams (Linux
+        // gives unicast to the last one bound), and UDP has no TIME_WAIT that a restarted server must wait out.
+        var socket = networkNamespace.CreateSocket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            socket.Bind(local);
             return socket;
         }
         catch

@@ -242,6 +242,8 @@ public sealed class NfsServer : IAsyncDisposable
                     : portmapPort == server.MountEndPoint.Port ? server.MountEndPoint
                     : rpc.Listen(new IPEndPoint(options.Address, portmapPort));
                 portmap.Registry.RegisterPortmapper(server.PortmapEndPoint);
+                // Also over UDP, where status monitors look (sm-notify's GETPORT, rpcinfo -u).
+                portmap.Registry.RegisterPortmapper(rpc.ListenUdp(new IPEndPoint(options.Address, server.PortmapEndPoint.Port)), udp: true);
                 portmap.Registry.Register(Nfs3.Program, Nfs3.Version, server.NfsEndPoint);
                 portmap.Registry.Register(Mount3.Program, Mount3.Version, server.MountEndPoint);
                 foreach (var service in server.LockServices()) portmap.Registry.Register(service.Program, service.Version, service.EndPoint);

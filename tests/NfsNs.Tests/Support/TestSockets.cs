@@ -47,5 +47,6 @@ public sealed class RecordingSocketFactory(ISocketFactory inner) : ISocketFactor
     }
 
     public Socket ListenTcp(EndPoint local, int backlog) => inner.ListenTcp(local, backlog);
+    public Socket BindUdp(EndPoint local) => inner.BindUdp(local);
     public IPAddress[] ResolveHost(string host) => inner.ResolveHost(host);
 }

@@ -23,6 +23,12 @@ namespace NfsNs.Client.Locking;
 /// portmapper at all (a fresh container namespace), serves one itself on port 111.
 /// </para>
 /// <para>
+/// It listens on TCP and on UDP, and registers both, because status monitors speak UDP: a Linux server's
+/// sm-notify asks the client's portmapper for NSM over UDP (portmap v2 GETPORT, IPPROTO_UDP, itself sent over UDP to
+/// port 111) and sends SM_NOTIFY over UDP; rpc.statd calls lock managers back over UDP too. An agent on TCP only
+/// would never hear that such a server rebooted. Its own portmapper answers on UDP 111 as well, for the same reason.
+/// </para>
+/// <para>
 /// Only one lock manager per namespace can be registered. When another one holds the registration and answers
 /// (an NFS server with NLM in the same namespace, or another NfsNs process), this agent does not take it over:
 /// its blocked locks then fall back to polling, as Linux's client also re-sends a blocked LOCK periodically.
@@ -65,16 +71,22 @@ public sealed class NlmClientAgent : IAsyncDisposable
     /// <summary>This namespace's NSM state number, sent in every LOCK.</summary>
     public int State => _store.State;
 
-    /// <summary>Where the call-back listener accepts NLM and NSM calls (wildcard address, ephemeral port).</summary>
+    /// <summary>Where the call-back listener accepts NLM and NSM calls over TCP (wildcard address, ephemeral port).</summary>
     public IPEndPoint CallbackEndPoint { get; private set; } = null!;
+
+    /// <summary>Where NLM and NSM calls are taken over UDP: the TCP listener's port number when it was free, else another.</summary>
+    public IPEndPoint CallbackUdpEndPoint { get; private set; } = null!;
 
     /// <summary>
     /// Whether servers can reach our listeners through the namespace's rpcbind; when false, blocked locks are polled.
     /// </summary>
     public bool CallbacksRegistered { get; private set; }
 
-    /// <summary>Whether this agent serves the namespace's portmapper itself (there was none).</summary>
+    /// <summary>Whether this agent serves the namespace's portmapper itself (there was none): its TCP endpoint.</summary>
     public IPEndPoint? OwnPortmapper { get; private set; }
+
+    /// <summary>The UDP endpoint of <see cref="OwnPortmapper"/> (null when there is none, or UDP 111 was taken).</summary>
+    public IPEndPoint? OwnUdpPortmapper { get; private set; }
 
     /// <summary>Why call-backs are not registered, for messages and the mount table (null when they are).</summary>
     public string? CallbackProblem { get; private set; }
@@ -111,6 +123,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
             server.Register(agent.CreateNlmProgram());
             server.Register(agent.CreateNsmProgram());
             agent.CallbackEndPoint = server.Listen(new IPEndPoint(IPAddress.Any, 0));
+            agent.CallbackUdpEndPoint = agent.ListenUdp(agent.CallbackEndPoint.Port);
             await agent.RegisterCallbacksAsync(cancellationToken).ConfigureAwait(false);
             if (firstProcess && previous.Count > 0)
             {
@@ -157,6 +170,19 @@ public sealed class NlmClientAgent : IAsyncDisposable
 
     private static readonly IPEndPoint LocalRpcbind = new(IPAddress.Loopback, PortmapProtocol.Port);
 
+    /// <summary>UDP on <paramref name="port"/> when that number is free for UDP too (one port to find in a capture), else any.</summary>
+    private IPEndPoint ListenUdp(int port)
+    {
+        try
+        {
+            return _server.ListenUdp(new IPEndPoint(IPAddress.Any, port));
+        }
+        catch (IOException)
+        {
+            return _server.ListenUdp(new IPEndPoint(IPAddress.Any, 0));
+        }
+    }
+
     private async Task RegisterCallbacksAsync(CancellationToken cancellationToken)
     {
         var services = new List<RpcService>();
@@ -169,9 +195,11 @@ public sealed class NlmClientAgent : IAsyncDisposable
                 case RegistrationState.NoRpcbind:
                     rpcbindAnswers = false;
                     services.Add(new RpcService(program, version, CallbackEndPoint));
+                    services.Add(new RpcService(program, version, CallbackUdpEndPoint, RpcTransport.Udp));
                     break;
                 case RegistrationState.Free:
                     services.Add(new RpcService(program, version, CallbackEndPoint));
+                    services.Add(new RpcService(program, version, CallbackUdpEndPoint, RpcTransport.Udp));
                     break;
                 case RegistrationState.HeldByLiveService:
                     problems.Add($"{RpcPrograms.Describe(program, version)} is already registered with rpcbind in {_namespace} by a live service (an NFS server or another client in the same namespace)");
@@ -186,8 +214,18 @@ public sealed class NlmClientAgent : IAsyncDisposable
                 _server.Register(portmap);
                 OwnPortmapper = _server.Listen(new IPEndPoint(IPAddress.Any, PortmapProtocol.Port));
                 portmap.Registry.RegisterPortmapper(OwnPortmapper);
-                foreach (var service in services) portmap.Registry.Register(service.Program, service.Version, service.EndPoint);
-    
+                try
+                {
+                    OwnUdpPortmapper = _server.ListenUdp(new IPEndPoint(IPAddress.Any, PortmapProtocol.Port));
+                    portmap.Registry.RegisterPortmapper(OwnUdpPortmapper, udp: true);
+                }
+                catch (IOException e)
+                {
+                    // TCP 111 was free but UDP 111 is not: GRANTED over TCP still reaches us; reboot notices will not.
+                    _log?.Invoke($"the lock agent's portmapper in {_namespace} answers on TCP only: {e.Message}");
+                }
+                foreach (var service in services)
+                    portmap.Registry.Register(service.Program, service.Version, service.EndPoint, service.Transport == RpcTransport.Udp);
             }
             else if (services.Count > 0)
             {
@@ -437,5 +475,5 @@ public sealed class NlmClientAgent : IAsyncDisposable
     }
 
     public override string ToString() =>
-        $"NLM client agent in {_namespace} (call-backs {(CallbacksRegistered ? $"at {CallbackEndPoint}" : "polled")}, NSM state {State})";
+        $"NLM client agent in {_namespace} (call-backs {(CallbacksRegistered ? $"at TCP {CallbackEndPoint} and UDP {CallbackUdpEndPoint}" : "polled")}, NSM state {State})";
 }

@@ -133,7 +133,7 @@ public sealed class PortmapServer : ProcedureTableProgram
     private ValueTask<RpcReplyStatus> RpcbindGetAddr(RpcCallContext call, RpcbindEntry query, CancellationToken cancellationToken)
     {
         // An empty netid means "the transport this call came on" (rpcbind's rpcbproc_getaddr does so; libnfs relies on it).
-        string netId = string.IsNullOrEmpty(query.NetId) ? RpcbindRegistry.NetIdOf(call.LocalEndPoint) : query.NetId;
+        string netId = string.IsNullOrEmpty(query.NetId) ? RpcbindRegistry.NetIdOf(call.LocalEndPoint, call.Transport == RpcTransport.Udp) : query.NetId;
         string address = Registry.FindAddress(query.Program, query.Version, netId) ?? "";
         if (UniversalAddress.TryParse(address, out var endPoint) && IsWildcard(endPoint.Address) &&
             endPoint.AddressFamily == call.LocalEndPoint.AddressFamily)

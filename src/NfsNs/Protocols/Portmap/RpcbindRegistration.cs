@@ -1,26 +1,33 @@
 using System.Net;
-using System.Net.Sockets;
 using NfsNs.Namespaces;
 using NfsNs.Rpc;
 using static NfsNs.Protocols.Portmap.PortmapProtocol;
 
 namespace NfsNs.Protocols.Portmap;
 
-/// <summary>One program version a server offers over TCP at <see cref="EndPoint"/>.</summary>
-public readonly record struct RpcService(uint Program, uint Version, IPEndPoint EndPoint);
+/// <summary>One program version a server offers at <see cref="EndPoint"/> over <see cref="Transport"/> (TCP unless said).</summary>
+public readonly record struct RpcService(uint Program, uint Version, IPEndPoint EndPoint, RpcTransport Transport = RpcTransport.Tcp)
+{
+    /// <summary>The rpcbind netid (RFC 5665 §4): "tcp", "tcp6", "udp" or "udp6".</summary>
+    public string NetId => RpcbindRegistry.NetIdOf(EndPoint, Transport == RpcTransport.Udp);
+
+    /// <summary>The portmap v2 prot field: IPPROTO_TCP or IPPROTO_UDP.</summary>
+    public uint IpProtocol => Transport == RpcTransport.Udp ? IpProtocolUdp : IpProtocolTcp;
+}
 
 /// <summary>Registering with an rpcbind failed: it is unreachable, refused SET, or kept someone else's entry.</summary>
 public sealed class RpcbindRegistrationException(string message, Exception? inner = null) : RpcException(message, inner);
 
 /// <summary>
-/// TCP services registered with an existing rpcbind (RFC 1833) reached through a socket factory — so with the
+/// TCP and UDP services registered with an existing rpcbind (RFC 1833) reached through a socket factory — so with the
 /// rpcbind of that factory's network namespace, never through the Unix socket <c>/run/rpcbind.sock</c>, which is
 /// a file shared by every network namespace that shares the mount namespace. Disposing unregisters them.
 /// <para>
 /// rpcbind 1.2.6 accepts SET and UNSET over TCP from 127.0.0.1 with any source port (it checks only that the
 /// sender is on loopback) and records the owner as "unknown"; UNSET from the same kind of sender may remove such
-/// entries again. rpcbind v4 SET with netid "tcp"/"tcp6" is also what its portmap v2 GETPORT answers from (one
-/// entry serves both), so one SET per service suffices; a portmapper without v3/v4 gets PMAPPROC_SET instead.
+/// entries again. rpcbind v4 SET with netid "tcp"/"udp" is also what its portmap v2 GETPORT answers from for
+/// IPPROTO_TCP/IPPROTO_UDP (one entry serves both), so one SET per service suffices; a portmapper without v3/v4 gets
+/// PMAPPROC_SET instead. The SET itself always travels over TCP, whatever transport the service is for.
 /// </para>
 /// </summary>
 public sealed class RpcbindRegistration : IAsyncDisposable
@@ -77,17 +84,20 @@ public sealed class RpcbindRegistration : IAsyncDisposable
         var done = new List<RpcService>();
         try
         {
+            // Every UNSET before any SET: portmap v2's UNSET removes a program version for every protocol at once
+            // (RFC 1833 §3.2), so unsetting the UDP entry of a service would otherwise take its TCP entry just SET.
+            foreach (var service in services)
+                await Unset(connection, version, service, cancellationToken).ConfigureAwait(false);
             foreach (var service in services)
             {
-                await Unset(connection, version, service, cancellationToken).ConfigureAwait(false);
                 bool set = version is { } v
                     ? await new RpcbindClient(new RpcProgramClient(connection, Program, v, RpcCredentials.None))
                         .SetAsync(EntryFor(service, withAddress: true), cancellationToken).ConfigureAwait(false)
                     : await Portmap(connection).SetAsync(
-                        new PortmapMapping(service.Program, service.Version, IpProtocolTcp, (uint)service.EndPoint.Port), cancellationToken).ConfigureAwait(false);
+                        new PortmapMapping(service.Program, service.Version, service.IpProtocol, (uint)service.EndPoint.Port), cancellationToken).ConfigureAwait(false);
                 if (!set)
                     throw new RpcbindRegistrationException(
-                        $"the {where} refused to register {RpcPrograms.Describe(service.Program, service.Version)} at {service.EndPoint}: " +
+                        $"the {where} refused to register {RpcPrograms.Describe(service.Program, service.Version)} at {service.NetId} {service.EndPoint}: " +
                         "another owner holds that registration and UNSET did not remove it");
                 done.Add(service);
             }
@@ -143,8 +153,7 @@ public sealed class RpcbindRegistration : IAsyncDisposable
         new(new RpcProgramClient(connection, Program, PortmapVersion, RpcCredentials.None));
 
     private static RpcbindEntry EntryFor(RpcService service, bool withAddress) => new(
-        service.Program, service.Version,
-        service.EndPoint.AddressFamily == AddressFamily.InterNetworkV6 ? NetIdTcp6 : NetIdTcp,
+        service.Program, service.Version, service.NetId,
         withAddress ? UniversalAddress.Format(service.EndPoint) : "",
         // rpcbind overwrites r_owner with the caller's identity; this only names us to one that does not.
         "nfsns");
@@ -176,5 +185,5 @@ public sealed class RpcbindRegistration : IAsyncDisposable
     }
 
     public override string ToString() =>
-        $"{string.Join(", ", Services.Select(s => $"{RpcPrograms.Describe(s.Program, s.Version)} at {s.EndPoint}"))} registered with rpcbind at {Rpcbind} ({Protocol})";
+        $"{string.Join(", ", Services.Select(s => $"{RpcPrograms.Describe(s.Program, s.Version)} at {s.NetId} {s.EndPoint}"))} registered with rpcbind at {Rpcbind} ({Protocol})";
 }

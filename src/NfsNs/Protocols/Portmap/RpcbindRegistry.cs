@@ -49,11 +49,14 @@ public sealed class RpcbindRegistry
         }
     }
 
-    /// <summary>Registers the portmapper itself (versions 2, 3 and 4) at the endpoint it listens on, as rpcbind does.</summary>
-    public void RegisterPortmapper(IPEndPoint endPoint)
+    /// <summary>
+    /// Registers the portmapper itself (versions 2, 3 and 4) at an endpoint it listens on, as rpcbind does; once for
+    /// TCP and once with <paramref name="udp"/> for UDP when it answers on both (rpcinfo -p then lists both).
+    /// </summary>
+    public void RegisterPortmapper(IPEndPoint endPoint, bool udp = false)
     {
         for (uint version = PortmapVersion; version <= RpcbindVersion4; version++)
-            Register(Program, version, endPoint);
+            Register(Program, version, endPoint, udp);
     }
 
     /// <summary>RPCBPROC_SET: adds <paramref name="entry"/> unless (prog, vers, netid) is registered already.</summary>

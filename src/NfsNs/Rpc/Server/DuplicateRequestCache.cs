@@ -50,7 +50,7 @@ public sealed class DuplicateRequestCache
         }
     }
 
-    /// <summary>One request: in progress until <see cref="Reply"/> completes with its reply record (null: no reply kept).</summary>
+    /// <summary>One request: in progress until <see cref="Reply"/> completes with its reply message (null: no reply kept).</summary>
     public sealed class Entry(Key key)
     {
         public Key Key { get; } = key;
@@ -73,7 +73,7 @@ public sealed class DuplicateRequestCache
     /// <summary>
     /// Looks <paramref name="key"/> up. False: a new request, recorded as in progress in <paramref name="entry"/>;
     /// the caller runs it and then calls <see cref="Complete"/> or <see cref="Abandon"/>. True: a duplicate; await
-    /// <see cref="Entry.Reply"/> for the first execution's reply record.
+    /// <see cref="Entry.Reply"/> for the first execution's reply message.
     /// </summary>
     public bool TryGetDuplicate(in Key key, out Entry entry)
     {
@@ -94,15 +94,19 @@ public sealed class DuplicateRequestCache
         }
     }
 
-    /// <summary>Records the reply of a new request (the whole record as sent, marker included) and wakes its duplicates.</summary>
-    public void Complete(Entry entry, ReadOnlySpan<byte> replyRecord)
+    /// <summary>
+    /// Records the reply of a new request and wakes its duplicates. <paramref name="replyMessage"/> is the RPC reply
+    /// message alone, without TCP's record marker: a retransmission may come over another transport (a client that
+    /// falls back from TCP to UDP), and the server frames it for the transport it is sent on.
+    /// </summary>
+    public void Complete(Entry entry, ReadOnlySpan<byte> replyMessage)
     {
-        if (replyRecord.Length > _maxReplySize)
+        if (replyMessage.Length > _maxReplySize)
         {
             Abandon(entry);
             return;
         }
-        byte[] copy = replyRecord.ToArray();
+        byte[] copy = replyMessage.ToArray();
         lock (_lock)
         {
             if (entry.Node?.List is not null)

@@ -78,7 +78,7 @@ public readonly record struct RpcReplyStatus(RpcReplyKind Kind, RpcAcceptStat Ac
 public sealed class RpcCallContext
 {
     internal RpcCallContext(uint xid, uint program, uint version, uint procedure, OpaqueAuth credential,
-        AuthSysCredentials? authSys, IPEndPoint remote, IPEndPoint local, long connectionId,
+        AuthSysCredentials? authSys, IPEndPoint remote, IPEndPoint local, long connectionId, RpcTransport transport,
         ReadOnlyMemory<byte> arguments, XdrWriter results)
     {
         Xid = xid;
@@ -90,6 +90,7 @@ public sealed class RpcCallContext
         RemoteEndPoint = remote;
         LocalEndPoint = local;
         ConnectionId = connectionId;
+        Transport = transport;
         Arguments = arguments;
         Results = results;
     }
@@ -103,10 +104,17 @@ public sealed class RpcCallContext
     public OpaqueAuth Credential { get; }
     /// <summary>The decoded AUTH_SYS credential when <see cref="Flavor"/> is AUTH_SYS, else null.</summary>
     public AuthSysCredentials? AuthSys { get; }
+    /// <summary>The caller's address and port: where the reply goes (for UDP, the datagram's source).</summary>
     public IPEndPoint RemoteEndPoint { get; }
+    /// <summary>The address and port the call arrived at (for UDP, the datagram's destination address even on a wildcard socket).</summary>
     public IPEndPoint LocalEndPoint { get; }
-    /// <summary>Server-wide number of the connection the call came on (1, 2, …), for logs and per-connection state.</summary>
+    /// <summary>
+    /// Server-wide number of the connection the call came on (1, 2, …), for logs and per-connection state. Over UDP
+    /// it numbers the server's UDP socket, which every sender shares: not a per-client identity.
+    /// </summary>
     public long ConnectionId { get; }
+    /// <summary>Whether the call came over TCP or UDP (GETADDR with an empty netid answers for this transport).</summary>
+    public RpcTransport Transport { get; }
     /// <summary>The procedure's arguments: valid until the handler's task completes (see remarks).</summary>
     public ReadOnlyMemory<byte> Arguments { get; }
     /// <summary>Where the procedure's results go; the reply header is already written.</summary>
@@ -130,9 +138,10 @@ public sealed class RpcCallContext
         return value;
     }
 
-    /// <summary>"MOUNT v3 procedure 1 (xid 0x1a2b3c4d) from 127.0.0.1:800 on connection 3".</summary>
+    /// <summary>"MOUNT v3 procedure 1 (xid 0x1a2b3c4d) from 127.0.0.1:800 on connection 3" (or "… over UDP (socket 2)").</summary>
     public string Describe() =>
-        $"{RpcPrograms.Describe(Program, Version, Procedure)} (xid 0x{Xid:x8}) from {RemoteEndPoint} on connection {ConnectionId}";
+        $"{RpcPrograms.Describe(Program, Version, Procedure)} (xid 0x{Xid:x8}) from {RemoteEndPoint} " +
+        (Transport == RpcTransport.Udp ? $"over UDP (socket {ConnectionId})" : $"on connection {ConnectionId}");
 
     public override string ToString() => Describe();
 

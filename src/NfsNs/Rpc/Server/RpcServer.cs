@@ -8,11 +8,16 @@ using NfsNs.Xdr;
 namespace NfsNs.Rpc.Server;
 
 /// <summary>
-/// The server side of ONC RPC over TCP (RFC 5531): listens through an <see cref="ISocketFactory"/> (so in any
-/// network namespace), frames call records (RFC 5531 §11), checks each call header (§9) and dispatches it to the
-/// registered <see cref="IRpcProgram"/> for its program number.
+/// The server side of ONC RPC over TCP and UDP (RFC 5531): listens through an <see cref="ISocketFactory"/> (so in any
+/// network namespace), frames call records (RFC 5531 §11) on TCP or takes each datagram as one call on UDP, checks
+/// each call header (§9) and dispatches it to the registered <see cref="IRpcProgram"/> for its program number.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Both transports share everything after a call message arrives — header checks, the program table, the duplicate
+/// request cache (which keeps reply messages without framing, so a cached reply can go out on either transport) and
+/// the per-client counters; only receiving and sending differ (see <see cref="CallOrigin"/>).
+/// </para>
 /// <para>
 /// One reader loop per connection frames records into pooled buffers; each call is then served on the thread pool,
 /// so calls of one connection run concurrently and their replies go out in completion order (writes are serialised
@@ -27,7 +32,7 @@ namespace NfsNs.Rpc.Server;
 /// the size cap closes its connection (its framing is lost) and nothing else.
 /// </para>
 /// </remarks>
-public sealed class RpcServer : IAsyncDisposable
+public sealed partial class RpcServer : IAsyncDisposable
 {
     private readonly ISocketFactory _sockets;
     private readonly RpcServerOptions _options;
@@ -80,7 +85,7 @@ public sealed class RpcServer : IAsyncDisposable
     /// <summary>Connections currently open.</summary>
     public int ConnectionCount => _connections.Count;
 
-    /// <summary>The endpoints being listened on (with the actual ports when port 0 was asked for).</summary>
+    /// <summary>The TCP endpoints being listened on (with the actual ports when port 0 was asked for).</summary>
     public IReadOnlyList<IPEndPoint> EndPoints
     {
         get { lock (_lock) return [.. _listeners.Select(l => (IPEndPoint)l.Socket.LocalEndPoint!)]; }
@@ -160,7 +165,7 @@ public sealed class RpcServer : IAsyncDisposable
         long id = Interlocked.Increment(ref _nextConnectionId);
         var remote = Unmap((IPEndPoint)socket.RemoteEndPoint!);
         var local = Unmap((IPEndPoint)socket.LocalEndPoint!);
-        var client = _clients.GetOrAdd(remote.Address, static _ => new RpcServerStats());
+        var client = ClientStats(remote.Address);
         var connection = new ServerConnection(this, socket, id, remote, local, client);
         _connections[id] = connection;
         Interlocked.Increment(ref _stats.ConnectionsCount);
@@ -169,42 +174,64 @@ public sealed class RpcServer : IAsyncDisposable
         connection.Start();
     }
 
+    /// <summary>
+    /// At most this many client addresses get counters of their own; calls from further addresses count in the server's
+    /// totals only. UDP source addresses cost a sender nothing to forge, and each would otherwise add a row for good.
+    /// </summary>
+    internal const int MaxTrackedClients = 4096;
+
+    private RpcServerStats ClientStats(IPAddress address)
+    {
+        if (_clients.TryGetValue(address, out var stats)) return stats;
+        if (_clients.Count >= MaxTrackedClients) return new RpcServerStats();
+        return _clients.GetOrAdd(address, static _ => new RpcServerStats());
+    }
+
     private static IPEndPoint Unmap(IPEndPoint endPoint) =>
         endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     internal void Log(string message) => _options.Log?.Invoke(message);
 
     /// <summary>
-    /// Serves one call record and sends its reply; owns <paramref name="record"/> and disposes it when done. Never
-    /// throws: whatever happens is a reply, a log line or a dropped record.
+    /// Serves one call message (a TCP record or a UDP datagram) and sends its reply the way it came; owns
+    /// <paramref name="record"/> and disposes it when done. Never throws: whatever happens is a reply, a log line or
+    /// a dropped message.
     /// </summary>
-    private async Task ServeAsync(ServerConnection connection, RpcRecord record)
+    private async Task ServeAsync(CallOrigin origin, RpcRecord record)
     {
         var reply = new PooledBufferWriter(4096, _pool);
         DuplicateRequestCache.Entry? pending = null;
         try
         {
-            int received = record.Length + RecordMarking.MarkerLength;
+            int received = record.Length + origin.FramingLength;
             Interlocked.Add(ref _stats.BytesReceivedCount, received);
-            Interlocked.Add(ref connection.Client.BytesReceivedCount, received);
+            Interlocked.Add(ref origin.Client.BytesReceivedCount, received);
             Interlocked.Increment(ref _stats.CallsCount);
-            Interlocked.Increment(ref connection.Client.CallsCount);
+            Interlocked.Increment(ref origin.Client.CallsCount);
 
-            RecordMarking.BeginSingleFragmentRecord(reply);
-            var (outcome, duplicate) = await DispatchAsync(connection, record, reply).ConfigureAwait(false);
+            origin.BeginReply(reply);
+            int messageStart = reply.WrittenCount;
+            var (outcome, duplicate) = await DispatchAsync(origin, record, reply).ConfigureAwait(false);
             pending = outcome.Pending;
             if (duplicate is not null)
             {
                 Interlocked.Increment(ref _stats.DuplicatesCount);
-                Interlocked.Increment(ref connection.Client.DuplicatesCount);
+                Interlocked.Increment(ref origin.Client.DuplicatesCount);
                 byte[]? cached = await duplicate.Reply.WaitAsync(_abort.Token).ConfigureAwait(false);
-                if (cached is null) CountDropped(connection);
-                else await connection.SendAsync(cached).ConfigureAwait(false);
+                if (cached is null)
+                {
+                    CountDropped(origin);
+                    return;
+                }
+                // The cache holds the bare reply message: framed here for this transport, like a fresh reply.
+                reply.Truncate(messageStart);
+                reply.Write(cached);
+                await origin.SendReplyAsync(reply).ConfigureAwait(false);
                 return;
             }
             if (outcome.Kind == RpcReplyKind.Drop)
             {
-                CountDropped(connection);
+                CountDropped(origin);
                 if (pending is not null) _duplicates!.Abandon(pending);
                 pending = null;
                 return;
@@ -212,15 +239,14 @@ public sealed class RpcServer : IAsyncDisposable
             if (outcome.Kind != RpcReplyKind.Success)
             {
                 Interlocked.Increment(ref _stats.ErrorsCount);
-                Interlocked.Increment(ref connection.Client.ErrorsCount);
+                Interlocked.Increment(ref origin.Client.ErrorsCount);
             }
-            RecordMarking.CompleteSingleFragmentRecord(reply);
             if (pending is not null)
             {
-                _duplicates!.Complete(pending, reply.WrittenSpan);
+                _duplicates!.Complete(pending, reply.WrittenSpan[messageStart..]);
                 pending = null;
             }
-            await connection.SendAsync(reply.WrittenMemory).ConfigureAwait(false);
+            await origin.SendReplyAsync(reply).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
@@ -232,7 +258,7 @@ public sealed class RpcServer : IAsyncDisposable
         }
         catch (Exception e)
         {
-            Log($"connection {connection.Id} from {connection.Remote}: unexpected failure serving a call: {e}");
+            Log($"{origin.Describe()}: unexpected failure serving a call: {e}");
         }
         finally
         {
@@ -242,23 +268,25 @@ public sealed class RpcServer : IAsyncDisposable
         }
     }
 
-    private void CountDropped(ServerConnection connection)
+    private void CountDropped(CallOrigin origin) => CountDropped(origin.Client);
+
+    private void CountDropped(RpcServerStats client)
     {
         Interlocked.Increment(ref _stats.DroppedCount);
-        Interlocked.Increment(ref connection.Client.DroppedCount);
+        Interlocked.Increment(ref client.DroppedCount);
     }
 
     private readonly record struct DispatchOutcome(RpcReplyKind Kind, DuplicateRequestCache.Entry? Pending);
 
     /// <summary>
-    /// Reads the call header (RFC 5531 §9) and writes the whole reply after the marker already in
+    /// Reads the call header (RFC 5531 §9) and writes the whole reply message after the framing already in
     /// <paramref name="reply"/>; or returns the cache entry of an earlier identical call whose reply is to be resent.
     /// </summary>
     private async ValueTask<(DispatchOutcome Outcome, DuplicateRequestCache.Entry? Duplicate)> DispatchAsync(
-        ServerConnection connection, RpcRecord record, PooledBufferWriter reply)
+        CallOrigin origin, RpcRecord record, PooledBufferWriter reply)
     {
         var writer = new XdrWriter(reply);
-        if (!TryReadHeader(connection, record.Memory, out var header))
+        if (!TryReadHeader(origin, record.Memory, out var header))
             return (new DispatchOutcome(RpcReplyKind.Drop, null), null);
 
         uint xid = header.Xid;
@@ -269,7 +297,7 @@ public sealed class RpcServer : IAsyncDisposable
         }
         if (header.CredentialError is { } credentialError)
         {
-            Log($"{connection.DescribeCall(header)}: malformed credential ({credentialError}); answered AUTH_BADCRED");
+            Log($"{RpcPrograms.Describe(header.Program, header.Version, header.Procedure)} (xid 0x{header.Xid:x8}) {origin.Describe()}: malformed credential ({credentialError}); answered AUTH_BADCRED");
             RpcReplyHeader.WriteAuthError(writer, xid, RpcAuthStat.BadCred);
             return (new DispatchOutcome(RpcReplyKind.AuthError, null), null);
         }
@@ -297,7 +325,7 @@ public sealed class RpcServer : IAsyncDisposable
         DuplicateRequestCache.Entry? pending = null;
         if (_duplicates is not null && program.IsNonIdempotent(header.Version, header.Procedure))
         {
-            var key = DuplicateRequestCache.Key.Create(connection.Remote.Address, xid, header.Program, header.Version, header.Procedure, arguments.Span);
+            var key = DuplicateRequestCache.Key.Create(origin.Remote.Address, xid, header.Program, header.Version, header.Procedure, arguments.Span);
             if (_duplicates.TryGetDuplicate(key, out var entry))
                 return (default, entry);
             pending = entry;
@@ -306,7 +334,7 @@ public sealed class RpcServer : IAsyncDisposable
         int headerStart = reply.WrittenCount;
         RpcReplyHeader.WriteAccepted(writer, xid, RpcAcceptStat.Success);
         var call = new RpcCallContext(xid, header.Program, header.Version, header.Procedure, header.Credential, header.AuthSys,
-            connection.Remote, connection.Local, connection.Id, arguments, writer);
+            origin.Remote, origin.Local, origin.Id, origin.Transport, arguments, writer);
         RpcReplyStatus status;
         try
         {
@@ -364,7 +392,7 @@ public sealed class RpcServer : IAsyncDisposable
     /// Reads a call header. False (the record is dropped, with a log line) for a runt record, a REPLY sent to the
     /// server or an unknown msg_type: none of them can be answered meaningfully.
     /// </summary>
-    private bool TryReadHeader(ServerConnection connection, ReadOnlyMemory<byte> record, out CallHeader header)
+    private bool TryReadHeader(CallOrigin origin, ReadOnlyMemory<byte> record, out CallHeader header)
     {
         header = default;
         var reader = new XdrReader(record);
@@ -374,7 +402,7 @@ public sealed class RpcServer : IAsyncDisposable
             uint messageType = reader.ReadUInt32();
             if (messageType != (uint)RpcMessageType.Call)
             {
-                Log($"connection {connection.Id} from {connection.Remote}: dropped a record with msg_type {messageType} (xid 0x{header.Xid:x8}); a server only takes CALLs");
+                Log($"{origin.Describe()}: dropped a message with msg_type {messageType} (xid 0x{header.Xid:x8}); a server only takes CALLs");
                 return false;
             }
             header.RpcVersion = reader.ReadUInt32();
@@ -385,7 +413,7 @@ public sealed class RpcServer : IAsyncDisposable
         }
         catch (XdrException e)
         {
-            Log($"connection {connection.Id} from {connection.Remote}: dropped a {record.Length}-byte record that is not a call header ({e.Message})");
+            Log($"{origin.Describe()}: dropped a {record.Length}-byte message that is not a call header ({e.Message})");
             return false;
         }
         try
@@ -422,13 +450,18 @@ public sealed class RpcServer : IAsyncDisposable
         foreach (var (socket, _) in listeners) socket.Dispose();
         await Task.WhenAll(listeners.Select(l => l.AcceptLoop)).ConfigureAwait(false);
 
+        DatagramSocket[] datagramSockets;
+        lock (_lock) datagramSockets = [.. _datagramSockets];
         foreach (var connection in _connections.Values) connection.StopReading();
-        var closed = Task.WhenAll(_connections.Values.Select(c => c.Closed));
+        foreach (var datagrams in datagramSockets) datagrams.StopReading();
+        var closed = Task.WhenAll(_connections.Values.Select(c => c.Closed).Concat(datagramSockets.Select(d => d.Closed)));
         if (await Task.WhenAny(closed, Task.Delay(_options.ShutdownTimeout)).ConfigureAwait(false) != closed)
         {
-            Log($"shutdown: {_connections.Count} connection(s) still busy after {_options.ShutdownTimeout.TotalSeconds:0.#} s; cancelling their calls");
+            Log($"shutdown: {_connections.Count} connection(s) and {datagramSockets.Count(d => !d.Closed.IsCompleted)} UDP socket(s) still busy " +
+                $"after {_options.ShutdownTimeout.TotalSeconds:0.#} s; cancelling their calls");
             _abort.Cancel();
             foreach (var connection in _connections.Values) connection.Abort();
+            foreach (var datagrams in datagramSockets) datagrams.Abort();
             await Task.WhenAny(closed, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
         }
         Log($"stopped ({_stats})");
@@ -442,8 +475,40 @@ public sealed class RpcServer : IAsyncDisposable
         _abort.Dispose();
     }
 
+    /// <summary>
+    /// Where a call came from and how its reply goes back: an accepted TCP connection, or one datagram's sender on a
+    /// UDP socket. Everything between receiving a call message and sending its reply is the same for both.
+    /// </summary>
+    private abstract class CallOrigin(long id, IPEndPoint remote, IPEndPoint local, RpcServerStats client)
+    {
+        /// <summary>The server-wide number of the connection, or of the UDP socket the datagram arrived on.</summary>
+        public long Id { get; } = id;
+        public IPEndPoint Remote { get; } = remote;
+        public IPEndPoint Local { get; } = local;
+        public RpcServerStats Client { get; } = client;
+        public abstract RpcTransport Transport { get; }
+
+        /// <summary>Bytes in front of a message on the wire: TCP's record marker (RFC 5531 §11); none on UDP.</summary>
+        public abstract int FramingLength { get; }
+
+        /// <summary>"from 127.0.0.1:800 on connection 3", "from 127.0.0.1:800 over UDP (socket 2)": for log lines.</summary>
+        public abstract string Describe();
+
+        /// <summary>Reserves the framing at the start of an empty reply buffer; the reply message is written after it.</summary>
+        public void BeginReply(PooledBufferWriter reply)
+        {
+            if (reply.WrittenCount != 0) throw new InvalidOperationException("a reply must start at the beginning of its buffer");
+            if (FramingLength == 0) return;
+            reply.GetSpan(FramingLength);
+            reply.Advance(FramingLength);
+        }
+
+        /// <summary>Fills in the framing reserved by <see cref="BeginReply"/> and sends the reply to <see cref="Remote"/>.</summary>
+        public abstract ValueTask SendReplyAsync(PooledBufferWriter reply);
+    }
+
     /// <summary>One accepted connection: its reader loop, its write lock and its calls in progress.</summary>
-    private sealed class ServerConnection
+    private sealed class ServerConnection : CallOrigin
     {
         private readonly RpcServer _server;
         private readonly Socket _socket;
@@ -462,25 +527,24 @@ public sealed class RpcServer : IAsyncDisposable
             !_aborted && Volatile.Read(ref _lastActivity) < threshold && _slots.CurrentCount >= _server._options.MaxInFlightPerConnection - 1; // the reader holds one slot while it waits
 
         public ServerConnection(RpcServer server, Socket socket, long id, IPEndPoint remote, IPEndPoint local, RpcServerStats client)
+            : base(id, remote, local, client)
         {
             _server = server;
             _socket = socket;
-            Id = id;
-            Remote = remote;
-            Local = local;
-            Client = client;
             _reader = new RecordReader(socket, server._options.MaxRecordSize, server._pool);
             _slots = new SemaphoreSlim(server._options.MaxInFlightPerConnection, server._options.MaxInFlightPerConnection);
         }
 
-        public long Id { get; }
-        public IPEndPoint Remote { get; }
-        public IPEndPoint Local { get; }
-        public RpcServerStats Client { get; }
         public Task Closed => _closed.Task;
+        public override RpcTransport Transport => RpcTransport.Tcp;
+        public override int FramingLength => RecordMarking.MarkerLength;
+        public override string Describe() => $"from {Remote} on connection {Id}";
 
-        public string DescribeCall(in CallHeader header) =>
-            $"{RpcPrograms.Describe(header.Program, header.Version, header.Procedure)} (xid 0x{header.Xid:x8}) from {Remote} on connection {Id}";
+        public override ValueTask SendReplyAsync(PooledBufferWriter reply)
+        {
+            RecordMarking.CompleteSingleFragmentRecord(reply);
+            return SendAsync(reply.WrittenMemory);
+        }
 
         public void Start() => _ = Task.Run(ReadLoopAsync);
 

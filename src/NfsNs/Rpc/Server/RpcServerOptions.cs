@@ -18,6 +18,19 @@ public sealed record RpcServerOptions
 
     public int ListenBacklog { get; init; } = 128;
 
+    /// <summary>
+    /// Largest call datagram taken over UDP; a bigger one is dropped. 64 KiB holds any UDP payload (at most 65,507
+    /// bytes over IPv4), so by default nothing that arrives is too big; the receive buffer is this size, once per socket.
+    /// </summary>
+    public int MaxDatagramSize { get; init; } = 64 * 1024;
+
+    /// <summary>
+    /// Calls from one UDP socket being served at once. A datagram arriving at the cap is dropped (counted in
+    /// <see cref="RpcServerStats.Dropped"/>): UDP has no flow control to push back with, and RPC clients over UDP
+    /// retransmit (RFC 5531 §8).
+    /// </summary>
+    public int MaxInFlightDatagrams { get; init; } = 64;
+
     /// <summary>How long shutdown waits for calls in progress before cancelling them and closing every connection.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -45,6 +58,9 @@ public sealed record RpcServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRecordSize, 64, nameof(MaxRecordSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlightPerConnection, nameof(MaxInFlightPerConnection));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ListenBacklog, nameof(ListenBacklog));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxDatagramSize, 64, nameof(MaxDatagramSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxDatagramSize, 64 * 1024, nameof(MaxDatagramSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlightDatagrams, nameof(MaxInFlightDatagrams));
         ArgumentOutOfRangeException.ThrowIfLessThan(ShutdownTimeout, TimeSpan.Zero, nameof(ShutdownTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdleTimeout, TimeSpan.Zero, nameof(IdleTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(DuplicateCacheEntries, nameof(DuplicateCacheEntries));
