@@ -40,6 +40,8 @@ public sealed class BoundSocketFactory(NetworkNamespace ns, IPAddress local) : I
 
     public Socket ListenTcp(EndPoint endPoint, int backlog) => throw new NotSupportedException("a client factory does not listen");
 
+    public Socket BindUdp(EndPoint endPoint) => throw new NotSupportedException("a client factory does not listen");
+
     public IPAddress[] ResolveHost(string host) => ns.ResolveHost(host);
 }
 

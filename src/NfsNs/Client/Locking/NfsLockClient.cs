@@ -321,6 +321,21 @@ public sealed class NfsLockClient : IAsyncDisposable
                 _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
                 continue;
             }
+            if (status == Nlm4Status.DeniedGracePeriod)
+            {
+                // "Not in a grace period": this server did not forget its locks (a status monitor restarted without
+                // it, or a notice came late). A plain LOCK tells: the same owner's lock is granted again if the server
+                // still has it or the range stayed free; a conflict means someone else took it, and it is lost.
+                try
+                {
+                    status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RpcException e)
+                {
+                    _warn?.Invoke($"nfsns: re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                    continue;
+                }
+            }
             if (status == Nlm4Status.Granted)
             {
                 Interlocked.Increment(ref _reclaims);
