@@ -171,4 +171,26 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         lock (_warnings) Assert.Contains(_warnings, w => w.Contains("[100, 110)") && w.Contains("was lost") && w.Contains("NLM4_DENIED"));
         Assert.Equal(1, agent.Notifications);
     }
+
+    [Fact]
+    public async Task A_reclaim_refused_for_no_grace_period_is_retaken_with_a_plain_LOCK()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        var kept = await stream.LockAsync(0, 10);
+        var taken = await stream.LockAsync(50, 10);
+        var seen = new ConcurrentQueue<(bool Reclaim, ulong Offset)>();
+        _onLock = args =>
+        {
+            seen.Enqueue((args.Reclaim, args.Lock.Offset));
+            // Not in grace: reclaims are refused; a plain LOCK finds the first range still ours, the second taken.
+            return args.Reclaim ? Nlm4Status.DeniedGracePeriod : args.Lock.Offset == 0 ? Nlm4Status.Granted : Nlm4Status.Denied;
+        };
+        await mount.Server.LockClient!.ReclaimAsync();
+        Assert.Equal([(true, 0UL), (false, 0UL), (true, 50UL), (false, 50UL)], seen);
+        Assert.True(kept.IsHeld);
+        Assert.True(taken.IsLost);
+        Assert.Equal((1, 1), (mount.Server.LockClient.Reclaims, mount.Server.LockClient.LostLocks));
+    }
 }
