@@ -100,6 +100,43 @@ public sealed class LockRecoveryTests : IAsyncLifetime
         Assert.StartsWith($"nfsns:{Environment.ProcessId}:", System.Text.Encoding.ASCII.GetString(only.Owner.Handle.Bytes));
     }
 
+    [Fact]
+    public async Task A_client_whose_namespace_the_server_shares_notices_the_restart_by_the_servers_state_and_reclaims()
+    {
+        // Client and server in one namespace: the server's own lock manager and status monitor hold the namespace's
+        // rpcbind entries, so its SM_NOTIFY after a restart cannot reach us. SM_STAT polling notices the new state.
+        var saved = NfsNs.Client.Locking.NfsLockClient.StateWatchWithoutNotices;
+        NfsNs.Client.Locking.NfsLockClient.StateWatchWithoutNotices = TimeSpan.FromMilliseconds(300);
+        try
+        {
+            await using var host = await EmbeddedServerHost.StartAsync("nfsns-lockstat", ns => { Directory.CreateDirectory(EmbeddedSide.ExportDirectoryOf(ns)); return [EmbeddedSide.LocalExport(ns)]; },
+                o => o with { GracePeriod = Grace });
+            await using var mount = await host.MountAsync();
+            await using var holder = await mount.OpenWriteAsync("watched.lock", FileMode.OpenOrCreate);
+            await using var rival = await mount.OpenWriteAsync("watched.lock", FileMode.Open);
+            var held = await holder.LockAsync();
+            var client = mount.Server.LockClient!;
+            Assert.False(client.Agent.CallbacksRegistered);
+            for (int i = 0; i < 100 && client.ServerState is null; i++) await Task.Delay(20);
+            int before = client.ServerState ?? throw new Xunit.Sdk.XunitException("the server's NSM state was never read");
+
+            await host.RestartAsync();
+            var restarted = Stopwatch.StartNew();
+            for (int i = 0; i < 200 && client.Reclaims == 0; i++) await Task.Delay(20);
+            Assert.Equal(1, client.Reclaims);
+            Assert.True(restarted.Elapsed < Grace, $"reclaimed {restarted.Elapsed} after the restart, outside the grace period");
+            Assert.True(client.ServerState > before);
+            await Task.Delay(Grace - restarted.Elapsed + TimeSpan.FromMilliseconds(300));
+            Assert.False(host.Server.InGracePeriod);
+            Assert.True(held.IsHeld);
+            Assert.Null(await rival.TryLockAsync());
+        }
+        finally
+        {
+            NfsNs.Client.Locking.NfsLockClient.StateWatchWithoutNotices = saved;
+        }
+    }
+
     private static Task ProcessKill(int pid) =>
         NfsNs.Peers.ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 }

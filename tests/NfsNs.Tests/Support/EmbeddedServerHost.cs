@@ -62,7 +62,7 @@ public sealed class EmbeddedServerHost : IAsyncDisposable
     public static Task<EmbeddedServerHost> StartAsync(string prefix, Func<NfsServerOptions, NfsServerOptions> configure) =>
         StartAsync(prefix, _ => [MemoryExport()], configure);
 
-    private static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports,
+    public static async Task<EmbeddedServerHost> StartAsync(string prefix, Func<TestNamespace, IReadOnlyList<NfsExport>> makeExports,
         Func<NfsServerOptions, NfsServerOptions>? configure)
     {
         var ns = await TestNamespace.CreateAsync(prefix);

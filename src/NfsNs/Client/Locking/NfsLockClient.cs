@@ -242,8 +242,88 @@ public sealed class NfsLockClient : IAsyncDisposable
         var held = new NfsFileLock(this, stream, owner, offset, length, exclusive, path);
         lock (_lock) _held.Add(held);
         _agent.Monitor(this);
+        StartStateWatch();
         return held;
     }
+
+    // ---- watching the server's NSM state ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// How often the server's status monitor is asked for its state while we hold locks there: often when its
+    /// SM_NOTIFY cannot reach us (another lock manager holds our namespace's registration — an NFS server or another
+    /// process in the same namespace), rarely otherwise (a notice may still be lost).
+    /// </summary>
+    internal static TimeSpan StateWatchWithoutNotices { get; set; } = TimeSpan.FromSeconds(5);
+    internal static TimeSpan StateWatchWithNotices { get; set; } = TimeSpan.FromSeconds(30);
+
+    private readonly CancellationTokenSource _stopWatching = new();
+    private int _watching;
+    private int? _serverState;
+
+    /// <summary>The server's NSM state as last seen by SM_STAT (null before the first answer or when it has none).</summary>
+    public int? ServerState => _serverState;
+
+    /// <summary>
+    /// Starts (once) asking the server's status monitor SM_STAT for its state number while locks are held. A larger
+    /// number than before means the server restarted without its notice reaching us: its locks are reclaimed just as
+    /// after an SM_NOTIFY. This closes the gap of the only-one-lock-manager-per-host rule of NLM, which a namespace
+    /// shared with a server or another NfsNs process runs into.
+    /// </summary>
+    private void StartStateWatch()
+    {
+        if (Interlocked.Exchange(ref _watching, 1) == 1) return;
+        _ = Task.Run(WatchServerStateAsync);
+    }
+
+    private async Task WatchServerStateAsync()
+    {
+        var token = _stopWatching.Token;
+        var sockets = new NamespaceSocketFactory(_server.Namespace);
+        RpcConnection? connection = null;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                if (HeldLocks > 0)
+                {
+                    try
+                    {
+                        connection ??= new RpcConnection(sockets, new IPEndPoint(ServerAddress,
+                            await RpcBinder.GetPortAsync(sockets, ServerAddress, Protocols.Nsm.Nsm.Program, Protocols.Nsm.Nsm.Version, token).ConfigureAwait(false)),
+                            StateWatchOptions);
+                        var nsm = new Protocols.Nsm.NsmClient(new RpcProgramClient(connection, Protocols.Nsm.Nsm.Program, Protocols.Nsm.Nsm.Version, RpcCredentials.None));
+                        var answer = await nsm.StatAsync(ServerName, token).ConfigureAwait(false);
+                        int? before = _serverState;
+                        _serverState = answer.State;
+                        if (before is { } old && answer.State != old) ServerRestarted(answer.State);
+                    }
+                    catch (RpcProgramNotRegisteredException)
+                    {
+                        return; // no status monitor to ask: notices are all we have
+                    }
+                    catch (Exception e) when (e is RpcException or Xdr.XdrException or IOException)
+                    {
+                        // The server may be restarting; ask again next round on a new connection.
+                        if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+                        connection = null;
+                    }
+                }
+                await Task.Delay(_agent.CallbacksRegistered ? StateWatchWithNotices : StateWatchWithoutNotices, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static readonly RpcConnectionOptions StateWatchOptions = new()
+    {
+        Timeout = TimeSpan.FromSeconds(5), Retransmits = 1, Hard = false, Reconnect = false,
+    };
 
     internal bool Holds(NfsFileLock held)
     {
@@ -363,6 +443,7 @@ public sealed class NfsLockClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopWatching.CancelAsync().ConfigureAwait(false);
         _agent.Detach(this);
         _agent.Unmonitor(this);
         await _connection.DisposeAsync().ConfigureAwait(false);
