@@ -177,6 +177,16 @@ internal sealed class NfsNsCommandLine
         return null;
     }
 
+    /// <summary>A number of seconds (decimals allowed) from 0 to <paramref name="max"/>; anything else is a parse error naming the option.</summary>
+    private static double? ParseSeconds(SymbolResult result, string name, double max)
+    {
+        string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) && seconds >= 0 && seconds <= max)
+            return seconds;
+        result.AddError($"{name} must be a number of seconds from 0 to {max.ToString(CultureInfo.InvariantCulture)}, not '{text}'");
+        return null;
+    }
+
     /// <summary>
     /// The value of an argument inside a validator, or null when it did not parse (its own error is already
     /// reported; asking for its value would throw).
@@ -387,7 +397,7 @@ internal sealed class NfsNsCommandLine
             DefaultValueFactory = _ => "embedded",
         };
         rpcbind.AcceptOnlyFromAmong("embedded", "external", "none");
-        var noLocking = new Option<bool>("--no-locking") { Description = "Serve no byte-range locks (no NLM and NSM; clients need nolock)" };
+        var noLocking = new Option<bool>("--no-locking") { Description = "Serve no byte-range locks (no NLM and NSM): lock requests fail, kernel clients need nolock" };
         var stateDir = new Option<string?>("--state-dir")
         {
             Description = "Where the lock manager keeps its NSM state and monitored clients across restarts " +
@@ -399,17 +409,22 @@ internal sealed class NfsNsCommandLine
             Description = "Seconds after a restart during which only lock reclaims are accepted",
             DefaultValueFactory = _ => NfsServerOptions.DefaultGracePeriod.TotalSeconds,
             HelpName = "SECONDS",
+            CustomParser = result => ParseSeconds(result, "--grace", 3600) ?? 0,
         };
-        grace.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double>() is < 0 or > 3600 or double.NaN) result.AddError("--grace: give 0 to 3600 seconds");
-        });
+        var noLockingConflicts = new Option[] { stateDir, grace };
         var command = new Command("serve", "Serve a directory over NFSv3 (with MOUNT, NLM locking and portmap) until interrupted")
         {
             directory, export, address, port, mountPort, readOnly, squash, anonUid, anonGid, allow, memory, exportsFile, rpcbind,
             noLocking, stateDir, grace,
         };
         Option[] singleExportOptions = [export, readOnly, squash, anonUid, anonGid, allow, memory];
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(memory) && result.GetResult(directory) is { Tokens.Count: > 0 })
+                result.AddError("serve: give DIR or --memory, not both (--memory serves an empty in-memory file system)");
+            if (result.GetValue(noLocking) && noLockingConflicts.FirstOrDefault(o => result.GetResult(o) is { Implicit: false }) is { } conflicting)
+                result.AddError($"serve: {conflicting.Name} configures locking, which --no-locking turns off");
+        });
         Add(command,
             (r, g) => new ServeOptions
             {
@@ -486,19 +501,12 @@ internal sealed class NfsNsCommandLine
         {
             Description = "Wait at most this many seconds, then fail with exit status 1",
             HelpName = "SECONDS",
-            CustomParser = result =>
-            {
-                string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-                if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double s) && s >= 0 && s <= 1e6)
-                    return s;
-                result.AddError($"--timeout must be a number of seconds from 0 to 1000000, not '{text}'");
-                return null;
-            },
+            CustomParser = result => ParseSeconds(result, "--timeout", 1_000_000),
         };
         var range = new Option<string?>("--range")
         {
-            Description = "Byte range to lock, OFFSET:LENGTH (LENGTH 0 = to the end of the file; default the whole file)",
-            HelpName = "OFFSET:LENGTH",
+            Description = "Byte range to lock, OFFSET[:LENGTH] in bytes (no LENGTH or 0 = to the end of the file; default the whole file)",
+            HelpName = "OFFSET[:LENGTH]",
         };
         range.Validators.Add(result =>
         {
@@ -506,7 +514,7 @@ internal sealed class NfsNsCommandLine
             try { LockOptions.ParseRange(text); }
             catch (UsageException e) { result.AddError(e.Message); }
         });
-        var test = Flag("--test", "-t", "Do not lock: print who holds a conflicting lock, exit 0 if nobody does and 1 if somebody does");
+        var test = Flag("--test", "-t", "Take no lock and run nothing: print who holds a conflicting lock, exit 0 if nobody does and 1 if somebody does");
         var json = JsonFlag("the --test result");
         var lockCommand = new Command("lock",
             "Run a command while holding an NLM lock on a remote file, like flock(1): nfsns lock URL -- COMMAND [ARGS]; " +
@@ -520,6 +528,7 @@ internal sealed class NfsNsCommandLine
             if (testing && words > 0) result.AddError("lock: --test runs no command");
             if (result.GetValue(wait) && result.GetValue(noWait)) result.AddError("lock: --wait and --nowait contradict each other");
             if (result.GetValue(noWait) && result.GetResult(timeout) is not null) result.AddError("lock: --timeout needs waiting; drop --nowait");
+            if (!testing && result.GetValue(json)) result.AddError("lock: --json goes with --test (a locked command's output is its own)");
         });
         Add(lockCommand,
             (r, g) =>

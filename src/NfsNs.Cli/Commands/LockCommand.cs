@@ -36,7 +36,7 @@ public sealed record LockOptions : CommandOptions
         if (length.Length == 0) length = "0";
         if (!long.TryParse(offset, NumberStyles.None, CultureInfo.InvariantCulture, out long o) ||
             !long.TryParse(length, NumberStyles.None, CultureInfo.InvariantCulture, out long l))
-            throw new UsageException($"--range must be OFFSET:LENGTH in bytes (LENGTH 0 = to the end of the file), not '{text}'");
+            throw new UsageException($"--range must be OFFSET[:LENGTH] in bytes (no LENGTH or 0: to the end of the file), not '{text}'");
         if (l > 0 && o > long.MaxValue - l)
             throw new UsageException($"--range {text} ends beyond the largest file offset");
         return (o, l);
@@ -56,8 +56,13 @@ public static class LockCommand
     public static async Task<int> RunAsync(LockOptions options, CancellationToken cancellationToken)
     {
         await using var mount = await Remote.MountAsync(options.Url, cancellationToken);
-        await using var file = await OpenAsync(mount, cancellationToken);
         string where = mount.ServerPath(mount.PathInExport);
+        await using var file = await OpenAsync(mount, create: !options.Test, where, cancellationToken);
+        if (file is null)
+        {
+            // --test of a file that does not exist: nobody can hold a lock on it, and testing creates nothing.
+            return Report(options, where, holder: null);
+        }
         bool exclusive = !options.Shared;
         if (options.Test)
             return Report(options, where, await file.TestLockAsync(options.Offset, options.Length, exclusive, cancellationToken));
@@ -82,30 +87,49 @@ public static class LockCommand
             }
         }
         if (options.Global.Verbose) options.Console.Error.WriteLine($"nfsns: holding {held}");
+        int status;
         try
         {
-            return await RunChildAsync(options.Command, options.Console, cancellationToken);
+            status = await RunChildAsync(options.Command, options.Console, cancellationToken);
         }
         finally
         {
             // Released even when the command fails or we are interrupted; never skipped by cancellation.
             await held.UnlockAsync(CancellationToken.None);
         }
+        if (held.IsLost)
+        {
+            // The server restarted and gave the range to someone else before we could reclaim it: the command ran
+            // partly unprotected. A success must not hide that.
+            options.Console.Error.WriteLine($"nfsns: {where}: the lock was lost while the command ran (the server restarted and did not give it back)");
+            return status == ExitCodes.Ok ? LockLost : status;
+        }
+        return status;
     }
 
-    /// <summary>Opens the file for locking, creating it (empty, 0644) if it does not exist, as flock(1) does.</summary>
-    private static async Task<NfsFileStream> OpenAsync(NfsMount mount, CancellationToken cancellationToken)
+    /// <summary>Exit status when the command succeeded but the lock was lost while it ran.</summary>
+    public const int LockLost = 1;
+
+    /// <summary>
+    /// Opens the file for locking, creating it (empty, 0644) if it does not exist and <paramref name="create"/>, as
+    /// flock(1) does; null when it does not exist and must not be created. Directories cannot be locked (NLM locks
+    /// byte ranges of regular files).
+    /// </summary>
+    private static async Task<NfsFileStream?> OpenAsync(NfsMount mount, bool create, string where, CancellationToken cancellationToken)
     {
         string path = mount.PathInExport;
+        Fattr3 attributes;
         try
         {
-            return await mount.OpenReadAsync(path, cancellationToken);
+            attributes = await mount.GetAttributesAsync(path, cancellationToken);
         }
         catch (Nfs3Exception e) when (e.Status == Nfs3Status.NoEnt)
         {
-            var created = await mount.OpenWriteAsync(path, FileMode.OpenOrCreate, cancellationToken: cancellationToken);
-            return created;
+            return create ? await mount.OpenWriteAsync(path, FileMode.OpenOrCreate, cancellationToken: cancellationToken) : null;
         }
+        if (attributes.Type == Nfs3FileType.Directory)
+            throw new UsageException($"{where} is a directory: NLM locks byte ranges of files; lock a file inside it (it is created if missing)");
+        return await mount.OpenReadAsync(path, cancellationToken);
     }
 
     private static int Report(LockOptions options, string where, NfsLockHolder? holder)

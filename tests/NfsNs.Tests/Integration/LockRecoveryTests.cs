@@ -50,7 +50,12 @@ public sealed class LockRecoveryTests : IAsyncLifetime
         Assert.True(exclusive.IsHeld && shared.IsHeld);
         Assert.Equal(2, server.Server.Locks.Count);
 
-        // A new lock on a free file still waits: the grace period admits only reclaims.
+        // A new lock on a free file is refused at once without waiting, saying why ...
+        var refused = await Assert.ThrowsAsync<NfsNs.Client.Locking.NfsLockException>(() => newcomer.LockAsync(wait: false));
+        Assert.Equal(NfsNs.Protocols.Nlm4.Nlm4Status.DeniedGracePeriod, refused.Status);
+        Assert.Contains("grace period", refused.Message);
+        Assert.True(restarted.Elapsed < Grace);
+        // ... and waits when asked to: the grace period admits only reclaims.
         await using var late = await newcomer.LockAsync(wait: true).WaitAsync(Grace * 3);
         Assert.True(restarted.Elapsed >= Grace - TimeSpan.FromMilliseconds(200), $"a new lock was granted {restarted.Elapsed} after the restart, inside the {Grace} grace period");
         Assert.True(lockClient.GraceWaits >= 1);

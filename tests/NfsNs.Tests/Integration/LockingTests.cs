@@ -222,6 +222,12 @@ public sealed class LockCommandTests(GaneshaLockFixture fixture) : IClassFixture
         Assert.Equal(2, (await RunAsync("lock", Url(file))).ExitCode);
         Assert.Equal(2, (await RunAsync("lock", "--range", "x:1", Url(file), "--", "true")).ExitCode);
         Assert.Equal(2, (await RunAsync("lock", "--nowait", "--wait", Url(file), "--", "true")).ExitCode);
+        var notThere = await RunAsync("lock", "--test", Url(file + ".absent"));
+        Assert.Equal((0, true), (notThere.ExitCode, notThere.Out.Contains("not locked")));
+        Assert.False(File.Exists(Path.Combine(fixture.A.ExportDirectory, file + ".absent")), "--test created the file");
+        var directory = await RunAsync("lock", Url(""), "--", "true");
+        Assert.Equal(2, directory.ExitCode);
+        Assert.Contains("is a directory: NLM locks byte ranges of files", directory.Err);
         var missing = await RunAsync("lock", Url(file + ".2"), "--", "/nonexistent/command");
         Assert.Equal(127, missing.ExitCode);
         Assert.Contains("command not found", missing.Err);

@@ -100,7 +100,15 @@ public class CliParsingTests
     [InlineData("ping -c x nfs://h/", "--count must be a number")]
     [InlineData("exports host:99999", "port must be a number")]
     [InlineData("exports [fe80::1%25lo]", "zone id")]
-    [InlineData("serve --memory --grace 4000", "--grace: give 0 to 3600 seconds")]
+    [InlineData("serve --memory --grace 4000", "--grace must be a number of seconds from 0 to 3600, not '4000'")]
+    [InlineData("serve --memory --grace abc", "--grace must be a number of seconds from 0 to 3600, not 'abc'")]
+    [InlineData("serve /tmp --memory", "give DIR or --memory, not both")]
+    [InlineData("serve --memory --no-locking --grace 5", "--grace configures locking, which --no-locking turns off")]
+    [InlineData("lock nfs://h/f", "give the command to run after the URL")]
+    [InlineData("lock --json nfs://h/f -- true", "--json goes with --test")]
+    [InlineData("lock --range 1:x nfs://h/f -- true", "--range must be OFFSET[:LENGTH]")]
+    [InlineData("lock --timeout -1 nfs://h/f -- true", "--timeout must be a number of seconds from 0 to 1000000, not '-1'")]
+    [InlineData("lock --timeout abc nfs://h/f -- true", "--timeout must be a number of seconds")]
     public async Task Parse_errors_exit_2_with_one_line(string commandLine, string expected)
     {
         var run = await RunAsync(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));

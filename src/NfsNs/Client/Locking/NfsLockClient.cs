@@ -120,24 +120,15 @@ public sealed class NfsLockClient : IAsyncDisposable
     internal async Task<NfsLockHolder?> TestAsync(NfsFileHandle file, NfsLockOwner owner, long offset, long length, bool exclusive, string path,
         CancellationToken cancellationToken)
     {
-        for (int attempt = 0; ; attempt++)
+        var result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+        return result.Status switch
         {
-            var result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
-            switch (result.Status)
-            {
-                case Nlm4Status.Granted:
-                    return null;
-                case Nlm4Status.Denied when result.Holder is { } holder:
-                    return new NfsLockHolder(holder.Exclusive, holder.Svid, Encoding.ASCII.GetString(holder.OwnerHandle.Bytes),
-                        (long)holder.Offset, (long)holder.Length);
-                case Nlm4Status.DeniedGracePeriod when attempt < 1000:
-                    Interlocked.Increment(ref _graceWaits);
-                    await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
-                    continue;
-                default:
-                    throw new NfsLockException(path, "TEST", result.Status);
-            }
-        }
+            Nlm4Status.Granted => null,
+            Nlm4Status.Denied when result.Holder is { } holder => new NfsLockHolder(holder.Exclusive, holder.Svid,
+                Encoding.ASCII.GetString(holder.OwnerHandle.Bytes), (long)holder.Offset, (long)holder.Length),
+            // During a grace period a server cannot say (its locks are still being reclaimed): say so, do not wait.
+            _ => throw new NfsLockException(path, "TEST", result.Status),
+        };
     }
 
     // ---- LOCK ------------------------------------------------------------------------------------------------------
@@ -160,10 +151,19 @@ public sealed class NfsLockClient : IAsyncDisposable
         {
             if (first == Nlm4Status.Denied)
             {
-                var holder = await TestAsync(stream.Handle, owner, offset, length, exclusive, path, cancellationToken).ConfigureAwait(false);
+                NfsLockHolder? holder = null;
+                try
+                {
+                    holder = await TestAsync(stream.Handle, owner, offset, length, exclusive, path, cancellationToken).ConfigureAwait(false);
+                }
+                catch (NfsLockException)
+                {
+                    // Who holds it is a nicety; the conflict is the answer.
+                }
                 throw new NfsLockConflictException(path, offset, length, exclusive, holder);
             }
-            if (first != Nlm4Status.DeniedGracePeriod) throw new NfsLockException(path, "LOCK", first);
+            // Not waiting includes not waiting out a grace period (which lasts 90 s by default): say why at once.
+            throw new NfsLockException(path, "LOCK", first);
         }
         else if (first is not (Nlm4Status.Denied or Nlm4Status.DeniedGracePeriod or Nlm4Status.Blocked))
         {
@@ -172,6 +172,7 @@ public sealed class NfsLockClient : IAsyncDisposable
 
         if (first == Nlm4Status.DeniedGracePeriod)
         {
+            _warn?.Invoke($"{path}: the lock server {ServerName} restarted and is in its grace period (only reclaims accepted): waiting for its end");
             Interlocked.Increment(ref _graceWaits);
             await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
         }
@@ -194,9 +195,6 @@ public sealed class NfsLockClient : IAsyncDisposable
                         Interlocked.Increment(ref _graceWaits);
                         await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
                         continue;
-                    case Nlm4Status.Denied when !wait:
-                        throw new NfsLockConflictException(path, offset, length, exclusive,
-                            await TestAsync(stream.Handle, owner, offset, length, exclusive, path, cancellationToken).ConfigureAwait(false));
                     case Nlm4Status.Blocked or Nlm4Status.Denied:
                         var delay = Task.Delay(pause, cancellationToken);
                         if (await Task.WhenAny(pending.Granted, delay).ConfigureAwait(false) == pending.Granted && pending.Granted.IsCompletedSuccessfully)
@@ -230,7 +228,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException)
         {
-            _warn?.Invoke($"nfsns: could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
+            _warn?.Invoke($"could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
         }
     }
 
@@ -398,7 +396,7 @@ public sealed class NfsLockClient : IAsyncDisposable
             }
             catch (RpcException e)
             {
-                _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                _warn?.Invoke($"reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
                 continue;
             }
             if (status == Nlm4Status.DeniedGracePeriod)
@@ -412,7 +410,7 @@ public sealed class NfsLockClient : IAsyncDisposable
                 }
                 catch (RpcException e)
                 {
-                    _warn?.Invoke($"nfsns: re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                    _warn?.Invoke($"re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
                     continue;
                 }
             }
@@ -423,7 +421,7 @@ public sealed class NfsLockClient : IAsyncDisposable
             }
             item.MarkLost();
             Interlocked.Increment(ref _lost);
-            _warn?.Invoke($"nfsns: lock {alock.DescribeRange()} of {item.Path} was lost when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
+            _warn?.Invoke($"lock {alock.DescribeRange()} of {item.Path} was lost when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
         }
     }
 
@@ -437,7 +435,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or Xdr.XdrException)
         {
-            _warn?.Invoke($"nfsns: could not answer a GRANTED_MSG call-back of {_connection.Describe()}: {e.Message}");
+            _warn?.Invoke($"could not answer a GRANTED_MSG call-back of {_connection.Describe()}: {e.Message}");
         }
     }
 

@@ -210,7 +210,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
         {
             if (!rpcbindAnswers)
             {
-                var portmap = new PortmapServer(log: _log);
+                var portmap = new PortmapServer();
                 _server.Register(portmap);
                 OwnPortmapper = _server.Listen(new IPEndPoint(IPAddress.Any, PortmapProtocol.Port));
                 portmap.Registry.RegisterPortmapper(OwnPortmapper);
@@ -232,14 +232,17 @@ public sealed class NlmClientAgent : IAsyncDisposable
                 _registration = await RpcbindRegistration.RegisterAsync(_sockets, LocalRpcbind, services, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is RpcException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is RpcException or System.Net.Sockets.SocketException or IOException)
         {
+            // E.g. a server in this namespace that serves its portmapper on another of its addresses: port 111 is
+            // taken on the wildcard, yet 127.0.0.1:111 does not answer. Locking still works, by polling.
             problems.Add($"cannot register the lock call-backs in {_namespace}: {e.Message}");
             services.Clear();
         }
         CallbacksRegistered = services.Any(s => s.Program == Nlm4.Program);
+        // Not a warning: polling is the normal case in a namespace shared with a server or another client. The mount
+        // table and --stats say it.
         CallbackProblem = problems.Count == 0 ? null : string.Join("; ", problems);
-        if (CallbackProblem is not null) _log?.Invoke($"{CallbackProblem}: blocked locks will be polled");
     }
 
     private enum RegistrationState { NoRpcbind, Free, HeldByLiveService }
