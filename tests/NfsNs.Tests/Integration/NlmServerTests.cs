@@ -276,7 +276,11 @@ public sealed class NlmServerTests
         await WaitUntilAsync(() => host.Server.Locks.Count == 0, "the lock of the loopback client to be taken back");
         Assert.Contains(host.Log, line => line.Contains("after 1 GRANTED attempt: NLM v4 of 127.0.0.1 resolves to 127.0.0.1:2049, which is this server itself", StringComparison.Ordinal));
 
-        // After a restart: b's status monitor is told through its rpcbind; a (no rpcbind) and 127.0.0.1 (ourselves) are given up.
+        // After a restart: b's status monitor is told through its rpcbind; a (no rpcbind) and 127.0.0.1 (ourselves) are
+        // given up. (Each holds a lock at the restart: a clean stop forgets clients that hold nothing.)
+        Assert.Equal(Nlm4Status.Granted, await a.LockAsync(fh, 100, 10));
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(fh, 200, 10));
+        Assert.Equal(Nlm4Status.Granted, await local.LockAsync(fh, 300, 10));
         await host.RestartAsync();
         var (notify, _) = await NlmTestPeer.NextAsync(peer.Notified);
         Assert.Equal(new StatChange("127.0.0.1", host.Server.NsmState!.Value), notify);
@@ -317,12 +321,15 @@ public sealed class NlmServerTests
         Assert.Equal(Nlm4Status.DeniedGracePeriod, await b.LockAsync(s.File, 40, 10, reclaim: true)); // too late to reclaim
         Assert.Equal(2, s.Server.Locks.Count);
 
-        // Monitoring lasts beyond the last unlock (until the client reboots or frees everything), as with statd, so
-        // the next restart has a grace period again and tells both clients.
+        // Monitoring lasts beyond the last unlock while the server runs (a crash must leave every client to tell);
+        // a clean stop forgets the clients that hold nothing, so the next start has no grace period to wait out.
         await a.UnlockAsync(s.File, 0, 0);
+        Assert.True(File.Exists(Path.Combine(s.Host.LockStateDirectory, "sm", "127.0.0.2")));
         await b.UnlockAsync(s.File, 0, 0);
         await s.Host.RestartAsync();
-        Assert.True(s.Server.InGracePeriod);
+        Assert.False(s.Server.InGracePeriod);
+        Assert.Null(s.Server.GraceEndsAt);
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(s.File, 20, 10));
     }
 
     [Fact]

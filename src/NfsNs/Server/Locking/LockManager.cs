@@ -429,9 +429,17 @@ internal sealed class LockManager : IAsyncDisposable
         task.ContinueWith(t => _background.TryRemove(t, out _), TaskScheduler.Default);
     }
 
-    /// <summary>Stops call-backs and notifications in progress (waiting at most a few seconds for them).</summary>
+    /// <summary>
+    /// Stops call-backs and notifications in progress (waiting at most a few seconds for them). A clean stop also
+    /// stops monitoring the clients that hold nothing now: they have nothing to reclaim, so the next start needs no
+    /// grace period for them (after a crash nothing runs here, and every monitored client is told and waited for).
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        var holding = _locks.Hosts.Concat(_shares.Reservations.Select(s => s.Host)).Concat(_locks.Queued.Select(q => q.Owner.Host))
+            .Select(h => AddressString(h.Address)).ToHashSet();
+        foreach (string idle in _monitor.Monitored.Keys.Where(address => !holding.Contains(address)).ToList())
+            _monitor.Unmonitor(idle);
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
