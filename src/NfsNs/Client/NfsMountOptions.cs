@@ -123,6 +123,7 @@ public sealed record NfsMountOptions
             Namespace = ns,
             NfsPort = url.NfsPort ?? url.Port,
             MountPort = url.MountPort,
+            NlmPort = url.NlmPort,
             Uid = url.Uid ?? defaults.Uid,
             Gid = url.Gid ?? defaults.Gid,
             Auth = url.Auth == NfsAuthFlavor.None ? RpcAuthFlavor.None : RpcAuthFlavor.Sys,

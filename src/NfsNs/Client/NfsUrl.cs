@@ -18,7 +18,7 @@ public enum NfsAuthFlavor
 
 /// <summary>
 /// An NFS URL in libnfs's form, parsed and checked:
-/// <c>nfs://[user@]host[:port]/path?version=3&amp;uid=N&amp;gid=N&amp;nfsport=N&amp;mountport=N&amp;timeo=N&amp;retrans=N&amp;soft&amp;hard&amp;rsize=N&amp;wsize=N&amp;auth=sys|none&amp;nconnect=N&amp;actimeo=N&amp;acregmin=N&amp;acregmax=N&amp;acdirmin=N&amp;acdirmax=N&amp;noac&amp;nocto&amp;netns=NAME|PATH|pid:N</c>.
+/// <c>nfs://[user@]host[:port]/path?version=3&amp;uid=N&amp;gid=N&amp;nfsport=N&amp;mountport=N&amp;nlmport=N&amp;timeo=N&amp;retrans=N&amp;soft&amp;hard&amp;rsize=N&amp;wsize=N&amp;auth=sys|none&amp;nconnect=N&amp;actimeo=N&amp;acregmin=N&amp;acregmax=N&amp;acdirmin=N&amp;acdirmax=N&amp;noac&amp;nocto&amp;netns=NAME|PATH|pid:N</c>.
 /// </summary>
 /// <remarks>
 /// The URL is split into scheme, authority, path and query first, and percent-escapes are decoded afterwards, one
@@ -40,7 +40,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
 
     /// <summary>The query arguments a URL may carry, in the order <see cref="ToString"/> writes them.</summary>
     public static IReadOnlyList<string> KnownArguments { get; } =
-        ["version", "nfsport", "mountport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "nconnect",
+        ["version", "nfsport", "mountport", "nlmport", "uid", "gid", "auth", "timeo", "retrans", "soft", "hard", "rsize", "wsize", "nconnect",
          "actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac", "nocto", "netns"];
 
     /// <summary>Bounds of <c>timeo</c>, in deciseconds (mount(8) counts it in tenths of a second): 0.1 s to 1 day.</summary>
@@ -66,6 +66,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
     private readonly int _version = SupportedVersion;
     private readonly int? _nfsPort;
     private readonly int? _mountPort;
+    private readonly int? _nlmPort;
     private readonly int? _timeo;
     private readonly int? _retrans;
     private readonly string? _netns;
@@ -175,6 +176,13 @@ public sealed record NfsUrl : IParsable<NfsUrl>
     {
         get => _mountPort;
         init => _mountPort = Check(nameof(MountPort), value, CheckRange("mountport", value, 1, ushort.MaxValue));
+    }
+
+    /// <summary>The server's NLM (lock manager) port: skips the portmapper look-up for locking.</summary>
+    public int? NlmPort
+    {
+        get => _nlmPort;
+        init => _nlmPort = Check(nameof(NlmPort), value, CheckRange("nlmport", value, 1, ushort.MaxValue));
     }
 
     /// <summary>Time to wait for a reply before retrying, in deciseconds, as mount(8)'s <c>timeo</c>.</summary>
@@ -305,6 +313,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
         if (Version != SupportedVersion) Argument("version", Version);
         if (NfsPort is int nfsPort) Argument("nfsport", nfsPort);
         if (MountPort is int mountPort) Argument("mountport", mountPort);
+        if (NlmPort is int nlmPort) Argument("nlmport", nlmPort);
         if (Uid is uint uid) Argument("uid", uid);
         if (Gid is uint gid) Argument("gid", gid);
         if (Auth != NfsAuthFlavor.Sys) Argument("auth", AuthName(Auth));
@@ -569,6 +578,7 @@ public sealed record NfsUrl : IParsable<NfsUrl>
                 "gid" => url with { Gid = (uint)ParseNumber(name, value, 0, uint.MaxValue) },
                 "nfsport" => url with { NfsPort = (int)ParseNumber(name, value, 1, ushort.MaxValue) },
                 "mountport" => url with { MountPort = (int)ParseNumber(name, value, 1, ushort.MaxValue) },
+                "nlmport" => url with { NlmPort = (int)ParseNumber(name, value, 1, ushort.MaxValue) },
                 "timeo" => url with { Timeo = (int)ParseNumber(name, value, MinTimeo, MaxTimeo) },
                 "retrans" => url with { Retrans = (int)ParseNumber(name, value, 0, MaxRetrans) },
                 "rsize" => url with { Rsize = (int)ParseNumber(name, value, MinTransferSize, MaxTransferSize) },

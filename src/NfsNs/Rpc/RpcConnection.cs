@@ -374,6 +374,9 @@ public sealed class RpcConnection : IAsyncDisposable
             SocketException { SocketErrorCode: SocketError.ConnectionRefused } => $"connection refused by {_description}",
             OperationCanceledException when !_lifetime.IsCancellationRequested =>
                 $"connecting to {_description} timed out after {Format(_options.EffectiveConnectTimeout)}",
+            // A fresh `ip netns add` namespace has its loopback down: everything, 127.0.0.1 included, is unreachable.
+            SocketException { SocketErrorCode: SocketError.NetworkUnreachable } when _remote is IPEndPoint { Address: var address } && IPAddress.IsLoopback(address) =>
+                $"cannot connect to {_description}: {error.Message} (is the namespace's loopback interface down? `ip -n NAME link set lo up`)",
             _ => $"cannot connect to {_description}: {error.Message}",
         };
         bool permanent = error is NamespaceException or ObjectDisposedException or ArgumentException or NotSupportedException;

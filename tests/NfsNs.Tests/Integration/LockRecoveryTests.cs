@@ -145,3 +145,26 @@ public sealed class LockRecoveryTests : IAsyncLifetime
     private static Task ProcessKill(int pid) =>
         NfsNs.Peers.ProcessRunner.RunAsync("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 }
+
+/// <summary>Locking with a server that runs no portmapper: nlmport= is how a client finds its lock manager.</summary>
+public sealed class LockWithoutPortmapperTests
+{
+    [Fact]
+    public async Task Without_a_portmapper_nlmport_finds_the_lock_manager_and_without_it_the_error_says_so()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-nopm", o => o with { Rpcbind = NfsNs.Server.RpcbindMode.None });
+        await using (var mount = await NfsMount.MountAsync(host.Url(extra: "&nfsport=2049&mountport=20048")))
+        {
+            await using var file = await mount.OpenWriteAsync("f.lock");
+            var e = await Assert.ThrowsAsync<NfsNs.Client.Locking.NfsLockException>(() => file.LockAsync());
+            Assert.Contains("nlmport=", e.Message);
+            Assert.Contains(host.Namespace.Name, e.Message);
+        }
+        await using (var mount = await NfsMount.MountAsync(host.Url(extra: "&nfsport=2049&mountport=20048&nlmport=2049")))
+        {
+            await using var file = await mount.OpenWriteAsync("f.lock");
+            await using var held = await file.LockAsync(wait: false);
+            Assert.Single(host.Server.Locks);
+        }
+    }
+}

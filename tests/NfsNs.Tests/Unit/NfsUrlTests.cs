@@ -138,7 +138,7 @@ public class NfsUrlTests
     [InlineData("nfs://a%40b@h/e")]
     [InlineData("nfs://h/%25%3F%23%26/x%20y/%F0%9F%98%80")]
     [InlineData("nfs://h//double//slash")]
-    [InlineData("nfs://h/e?nfsport=2049&mountport=20048&uid=0&gid=4294967295&auth=none&timeo=1&retrans=0&soft&rsize=512&wsize=67108864&netns=%2Frun%2Fnetns%2Fa%20b")]
+    [InlineData("nfs://h/e?nfsport=2049&mountport=20048&nlmport=32803&uid=0&gid=4294967295&auth=none&timeo=1&retrans=0&soft&rsize=512&wsize=67108864&netns=%2Frun%2Fnetns%2Fa%20b")]
     public void Round_trip_through_ToString(string text)
     {
         var url = NfsUrl.Parse(text);
@@ -200,7 +200,7 @@ public class NfsUrlTests
     }
 
     [Theory]
-    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, nconnect, actimeo, acregmin, acregmax, acdirmin, acdirmax, noac, nocto, netns)")]
+    [InlineData("frobnicate=1", "frobnicate", "unknown argument 'frobnicate' (known: version, nfsport, mountport, nlmport, uid, gid, auth, timeo, retrans, soft, hard, rsize, wsize, nconnect, actimeo, acregmin, acregmax, acdirmin, acdirmax, noac, nocto, netns)")]
     [InlineData("UID=1", "UID", "unknown argument 'UID'")]
     [InlineData("uid=1&uid=2", "uid", "argument 'uid' is given more than once")]
     [InlineData("uid=abc", "uid", "uid must be a number from 0 to 4294967295, not 'abc'")]
@@ -215,6 +215,7 @@ public class NfsUrlTests
     [InlineData("nfsport=0", "nfsport", "nfsport must be a number from 1 to 65535")]
     [InlineData("nfsport=65536", "nfsport", "nfsport must be a number from 1 to 65535")]
     [InlineData("mountport=70000", "mountport", "mountport must be a number from 1 to 65535")]
+    [InlineData("nlmport=0", "nlmport", "nlmport must be a number from 1 to 65535")]
     [InlineData("timeo=0", "timeo", "timeo must be a number from 1 to 864000")]
     [InlineData("retrans=1001", "retrans", "retrans must be a number from 0 to 1000")]
     [InlineData("rsize=100", "rsize", "rsize must be a number from 512 to 67108864")]

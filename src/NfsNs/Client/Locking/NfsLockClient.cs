@@ -78,7 +78,19 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (RpcProgramNotRegisteredException e)
         {
-            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager (NLM v4 is not registered with its rpcbind)", e);
+            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager (NLM v4 is not registered " +
+                "with its rpcbind; if it serves one on a port of its own, give it with nlmport=)", e);
+        }
+        catch (RpcConnectionException e) when (nlmPort is null)
+        {
+            throw new NfsLockException($"cannot ask rpcbind at {address}:111 in {server.Namespace} for the lock manager: {e.Message} " +
+                "(a server without a portmapper needs nlmport= for locking, as nfsport= and mountport= for the rest)", e);
+        }
+        if (port == agent.CallbackEndPoint.Port && nlmPort is null)
+        {
+            // The namespace's rpcbind is our agent's own portmapper (no other existed): it knows no server NLM.
+            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager registered with a " +
+                "portmapper there (the one answering is this process's own lock agent); give its port with nlmport=");
         }
         var connection = new RpcConnection(sockets, new IPEndPoint(address, port), new RpcConnectionOptions
         {

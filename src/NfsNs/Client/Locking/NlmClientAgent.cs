@@ -91,7 +91,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
     /// <summary>Why call-backs are not registered, for messages and the mount table (null when they are).</summary>
     public string? CallbackProblem { get; private set; }
 
-    /// <summary>GRANTED call-backs received, and SM_NOTIFY messages received.</summary>
+    /// <summary>GRANTED call-backs that ended a wait here, and SM_NOTIFY messages received.</summary>
     public long GrantedCallbacks => Interlocked.Read(ref _grantedCallbacks);
     public long Notifications => Interlocked.Read(ref _notifications);
     private long _grantedCallbacks, _notifications, _refusedGrants;
@@ -338,9 +338,9 @@ public sealed class NlmClientAgent : IAsyncDisposable
 
     private Nlm4Status Grant(RpcCallContext call, Nlm4TestArgs args)
     {
-        Interlocked.Increment(ref _grantedCallbacks);
         if (_pendingGrants.TryRemove(KeyOf(call.RemoteEndPoint.Address, args.Lock, args.Exclusive), out var completion))
         {
+            Interlocked.Increment(ref _grantedCallbacks);
             completion.TrySetResult(true);
             return Nlm4Status.Granted;
         }
