@@ -49,6 +49,17 @@ public sealed class ByteRangeLockTableTests
     }
 
     [Fact]
+    public void A_range_without_others_leaves_the_uncovered_pieces()
+    {
+        Assert.Equal([R(0, 10)], R(0, 10).Without([]));
+        Assert.Equal([R(0, 2), R(5, 5)], R(0, 10).Without([R(2, 3), R(50, 1)]));
+        Assert.Equal([R(0, 2), R(8, 2)], R(0, 10).Without([R(4, 4), R(2, 3)]));
+        Assert.Empty(R(0, 10).Without([R(0, 0)]));
+        Assert.Equal([R(0, 1), R(20, 0)], R(0, 0).Without([R(1, 19)]));
+        Assert.Equal([R(0, 5)], R(0, 0).Without([R(5, 0), R(7, 1)]));
+    }
+
+    [Fact]
     public void Shared_locks_coexist_and_exclusive_ones_conflict_with_other_owners_only()
     {
         var table = new ByteRangeLockTable<string>();

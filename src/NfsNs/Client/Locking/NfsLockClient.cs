@@ -5,6 +5,7 @@ using NfsNs.Protocols.Nfs3;
 using NfsNs.Protocols.Nlm4;
 using NfsNs.Protocols.Portmap;
 using NfsNs.Rpc;
+using NfsNs.Server.Locking;
 
 namespace NfsNs.Client.Locking;
 
@@ -154,7 +155,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         string path, CancellationToken cancellationToken)
     {
         var alock = Describe(stream.Handle, owner, offset, length);
-        var first = await SendLockAsync(alock, block: false, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+        var first = await LockOrUndoAsync(alock, block: false, exclusive, owner, cancellationToken).ConfigureAwait(false);
         if (first == Nlm4Status.Granted) return Held(stream, owner, offset, length, exclusive, path);
         if (!wait)
         {
@@ -185,7 +186,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         {
             while (true)
             {
-                var status = await SendLockAsync(alock, block: wait, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+                var status = await LockOrUndoAsync(alock, block: wait, exclusive, owner, cancellationToken).ConfigureAwait(false);
                 switch (status)
                 {
                     case Nlm4Status.Granted:
@@ -209,28 +210,100 @@ public sealed class NfsLockClient : IAsyncDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or RpcException)
         {
-            await CancelQuietlyAsync(alock, exclusive, pending.Granted.IsCompletedSuccessfully).ConfigureAwait(false);
+            // Giving up the wait: from now on a GRANTED is refused (so the server takes the lock back); the queued
+            // request is withdrawn; and a GRANTED we accepted before that is undone, since nobody will hold the lock.
+            bool granted = await pending.WithdrawAsync().ConfigureAwait(false);
+            await CancelQuietlyAsync(alock, exclusive).ConfigureAwait(false);
+            if (granted) await UndoGrantAsync(alock, owner).ConfigureAwait(false);
             throw;
         }
     }
 
-    /// <summary>
-    /// Gives up a blocked request: CANCEL removes it from the server's queue; if the grant raced us (its call-back
-    /// already arrived), the lock is ours and is released again with UNLOCK.
-    /// </summary>
-    private async Task CancelQuietlyAsync(Nlm4Lock alock, bool exclusive, bool granted)
+    /// <summary>CANCEL of a blocked request we gave up; best effort, brief.</summary>
+    private async Task CancelQuietlyAsync(Nlm4Lock alock, bool exclusive)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
             await _nlm.CancelAsync(new Nlm4CancelArgs(NextCookie(), true, exclusive, alock), timeout.Token).ConfigureAwait(false);
-            if (granted) await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RpcException or OperationCanceledException)
+        catch (Exception e) when (e is RpcException or OperationCanceledException or ObjectDisposedException)
         {
             _warn?.Invoke($"nfsns: could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// A LOCK the caller may give up on while it is at the server: the call itself is not abandoned, and when the
+    /// server granted it after all (or its reply never came, so it may have), the grant is undone — a request given up
+    /// must not leave a lock held at the server by nobody (cf. Linux's nlmclnt_lock, which unlocks on a fatal error).
+    /// </summary>
+    private async Task<Nlm4Status> LockOrUndoAsync(Nlm4Lock alock, bool block, bool exclusive, NfsLockOwner owner, CancellationToken cancellationToken)
+    {
+        var call = SendLockAsync(alock, block, exclusive, reclaim: false, CancellationToken.None);
+        try
+        {
+            return await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _ = UndoUnlessRefusedAsync(call, alock, owner);
+            throw;
+        }
+        catch (RpcException)
+        {
+            await UndoGrantAsync(alock, owner).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task UndoUnlessRefusedAsync(Task<Nlm4Status> call, Nlm4Lock alock, NfsLockOwner owner)
+    {
+        try
+        {
+            if (await call.ConfigureAwait(false) != Nlm4Status.Granted) return;
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // the client is closing: its connection, and with it the server's view of us, goes
+        }
+        catch (RpcException)
+        {
+            // No reply: it may have been granted.
+        }
+        await UndoGrantAsync(alock, owner).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Releases what a LOCK given up on may have been granted. The owner's locks held in that range must survive
+    /// (the grant merged with them there, fcntl style): only the parts they do not cover are unlocked, and then they
+    /// are asserted again, which puts back a type the grant changed (re-locking one's own range never conflicts).
+    /// </summary>
+    private async Task UndoGrantAsync(Nlm4Lock alock, NfsLockOwner owner)
+    {
+        var range = LockRange.FromOffsetLength(alock.Offset, alock.Length);
+        NfsFileLock[] kept;
+        lock (_lock) kept = [.. _held.Where(h => ReferenceEquals(h.Owner, owner) && !h.IsLost && h.Range.Overlaps(range))];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            foreach (var piece in range.Without(kept.Select(k => k.Range)))
+            {
+                var unlock = alock with { Offset = piece.Start, Length = piece.Length };
+                await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), unlock), timeout.Token).ConfigureAwait(false);
+            }
+            foreach (var item in kept)
+            {
+                var again = alock with { Offset = (ulong)item.Offset, Length = (ulong)item.Length };
+                var status = await SendLockAsync(again, block: false, item.Exclusive, reclaim: false, timeout.Token).ConfigureAwait(false);
+                if (status != Nlm4Status.Granted) Lose(item, again, $"restoring it after an abandoned request answered {status.WireName()}");
+            }
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or ObjectDisposedException)
+        {
+            _warn?.Invoke($"nfsns: could not release {alock.DescribeRange()}, which the server may have granted to a request given up, at {_connection.Describe()}: {e.Message}");
         }
     }
 
@@ -254,24 +327,33 @@ public sealed class NfsLockClient : IAsyncDisposable
 
     internal async Task UnlockAsync(NfsFileLock held, CancellationToken cancellationToken)
     {
-        lock (_lock)
+        // Not while the lock is being reclaimed: a reclaim that reached the server after our UNLOCK would hold it again.
+        await held.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (!_held.Remove(held)) return;
-        }
-        if (held.IsLost) return;
-        var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
-        for (int attempt = 0; ; attempt++)
-        {
-            var result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
-            // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
-            // was lost in the restart anyway, so a few tries are enough.
-            if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
+            lock (_lock)
             {
-                await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
-                continue;
+                if (!_held.Remove(held)) return;
             }
-            if (result.Status != Nlm4Status.Granted) throw new NfsLockException(held.Path, "UNLOCK", result.Status);
-            return;
+            if (held.IsLost) return;
+            var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
+            for (int attempt = 0; ; attempt++)
+            {
+                var result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
+                // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
+                // was lost in the restart anyway, so a few tries are enough.
+                if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
+                {
+                    await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                if (result.Status != Nlm4Status.Granted) throw new NfsLockException(held.Path, "UNLOCK", result.Status);
+                return;
+            }
+        }
+        finally
+        {
+            held.Gate.Release();
         }
     }
 
@@ -308,43 +390,62 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         NfsFileLock[] held;
         lock (_lock) held = [.. _held];
-        foreach (var item in held.Where(h => !h.IsLost))
+        foreach (var item in held)
         {
-            var alock = Describe(item.Stream.Handle, item.Owner, item.Offset, item.Length);
-            Nlm4Status status;
+            // One at a time with its UNLOCK: an application that unlocks meanwhile must not find it held again.
+            await item.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
+                if (!item.IsLost && Holds(item)) await ReclaimAsync(item, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                item.Gate.Release();
+            }
+        }
+    }
+
+    private async Task ReclaimAsync(NfsFileLock item, CancellationToken cancellationToken)
+    {
+        var alock = Describe(item.Stream.Handle, item.Owner, item.Offset, item.Length);
+        Nlm4Status status;
+        try
+        {
+            status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+            return;
+        }
+        if (status == Nlm4Status.DeniedGracePeriod)
+        {
+            // "Not in a grace period": this server did not forget its locks (a status monitor restarted without
+            // it, or a notice came late). A plain LOCK tells: the same owner's lock is granted again if the server
+            // still has it or the range stayed free; a conflict means someone else took it, and it is lost.
+            try
+            {
+                status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException e)
             {
-                _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
-                continue;
+                _warn?.Invoke($"nfsns: re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                return;
             }
-            if (status == Nlm4Status.DeniedGracePeriod)
-            {
-                // "Not in a grace period": this server did not forget its locks (a status monitor restarted without
-                // it, or a notice came late). A plain LOCK tells: the same owner's lock is granted again if the server
-                // still has it or the range stayed free; a conflict means someone else took it, and it is lost.
-                try
-                {
-                    status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
-                }
-                catch (RpcException e)
-                {
-                    _warn?.Invoke($"nfsns: re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
-                    continue;
-                }
-            }
-            if (status == Nlm4Status.Granted)
-            {
-                Interlocked.Increment(ref _reclaims);
-                continue;
-            }
-            item.MarkLost();
-            Interlocked.Increment(ref _lost);
-            _warn?.Invoke($"nfsns: lock {alock.DescribeRange()} of {item.Path} was lost when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
         }
+        if (status == Nlm4Status.Granted)
+        {
+            Interlocked.Increment(ref _reclaims);
+            return;
+        }
+        Lose(item, alock, $"when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
+    }
+
+    private void Lose(NfsFileLock item, Nlm4Lock alock, string why)
+    {
+        item.MarkLost();
+        Interlocked.Increment(ref _lost);
+        _warn?.Invoke($"nfsns: lock {alock.DescribeRange()} of {item.Path} was lost {why}");
     }
 
     /// <summary>Answers a GRANTED_MSG call-back with GRANTED_RES; best effort (the server treats silence as "granted").</summary>
@@ -418,6 +519,12 @@ public sealed class NfsFileLock : IAsyncDisposable
     }
 
     internal NfsFileStream Stream { get; }
+
+    /// <summary>Held while the lock is being unlocked or reclaimed, so the two never cross at the server.</summary>
+    internal SemaphoreSlim Gate { get; } = new(1, 1);
+
+    internal LockRange Range => LockRange.FromOffsetLength((ulong)Offset, (ulong)Length);
+
     public NfsLockOwner Owner { get; }
     public long Offset { get; }
     /// <summary>0: to the end of the file, however long it grows.</summary>

@@ -304,7 +304,21 @@ public sealed class NlmClientAgent : IAsyncDisposable
     {
         public Task Granted => completion.Task;
 
-        public void Dispose() => agent._pendingGrants.TryRemove(new KeyValuePair<GrantKey, TaskCompletionSource<bool>>((GrantKey)key, completion));
+        /// <summary>
+        /// Stops waiting: a GRANTED from now on is refused. True when one was accepted before (the lock is ours at
+        /// the server, so the caller must release it if it does not keep it).
+        /// </summary>
+        public async Task<bool> WithdrawAsync()
+        {
+            if (Remove()) return false;
+            // A GRANTED took the entry and is completing it (or another wait for the same lock replaced it).
+            await Task.WhenAny(completion.Task, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            return completion.Task.IsCompletedSuccessfully;
+        }
+
+        private bool Remove() => agent._pendingGrants.TryRemove(new KeyValuePair<GrantKey, TaskCompletionSource<bool>>((GrantKey)key, completion));
+
+        public void Dispose() => Remove();
     }
 
     private RpcProgram CreateNlmProgram() => new RpcProgram(Nlm4.Program)
