@@ -56,11 +56,13 @@ public static class LockCommand
     public static async Task<int> RunAsync(LockOptions options, CancellationToken cancellationToken)
     {
         await using var mount = await Remote.MountAsync(options.Url, cancellationToken);
-        await using var file = await OpenAsync(mount, cancellationToken);
         string where = mount.ServerPath(mount.PathInExport);
         bool exclusive = !options.Shared;
+        // --test takes nothing, so it creates nothing either: nobody holds a lock on a file that does not exist.
+        await using var file = await OpenAsync(mount, create: !options.Test, cancellationToken);
         if (options.Test)
-            return Report(options, where, await file.TestLockAsync(options.Offset, options.Length, exclusive, cancellationToken));
+            return Report(options, where, file is null ? null : await file.TestLockAsync(options.Offset, options.Length, exclusive, cancellationToken));
+        if (file is null) throw new InvalidOperationException("the lock file was neither opened nor created");
 
         NfsFileLock held;
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -93,8 +95,11 @@ public static class LockCommand
         }
     }
 
-    /// <summary>Opens the file for locking, creating it (empty, 0644) if it does not exist, as flock(1) does.</summary>
-    private static async Task<NfsFileStream> OpenAsync(NfsMount mount, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens the file for locking, creating it (empty, 0644) if it does not exist and <paramref name="create"/> says
+    /// so, as flock(1) does; null when it does not exist and is not to be created.
+    /// </summary>
+    private static async Task<NfsFileStream?> OpenAsync(NfsMount mount, bool create, CancellationToken cancellationToken)
     {
         string path = mount.PathInExport;
         try
@@ -103,8 +108,12 @@ public static class LockCommand
         }
         catch (Nfs3Exception e) when (e.Status == Nfs3Status.NoEnt)
         {
-            var created = await mount.OpenWriteAsync(path, FileMode.OpenOrCreate, cancellationToken: cancellationToken);
-            return created;
+            return create ? await mount.OpenWriteAsync(path, FileMode.OpenOrCreate, cancellationToken: cancellationToken) : null;
+        }
+        catch (Nfs3Exception e) when (e.Status == Nfs3Status.IsDir)
+        {
+            // NLM locks regular files only (a server answers NLM4_FAILED for anything else).
+            throw new UsageException($"lock: {mount.ServerPath(path)} is a directory; NLM locks files only");
         }
     }
 
@@ -141,13 +150,17 @@ public static class LockCommand
         Process child;
         try
         {
+            if (command[0].Contains('/') && Directory.Exists(command[0])) return CannotRun(console, command[0], "is a directory");
             child = Process.Start(start) ?? throw new Win32Exception("no process was started");
         }
         catch (Win32Exception e)
         {
-            bool missing = e.NativeErrorCode == 2;
-            console.Error.WriteLine($"nfsns: {command[0]}: {(missing ? "command not found" : e.Message)}");
-            return missing ? 127 : 126;
+            return e.NativeErrorCode switch
+            {
+                ENOENT => CannotRun(console, command[0], "command not found", 127),
+                EACCES => CannotRun(console, command[0], "permission denied"),
+                _ => CannotRun(console, command[0], e.Message),
+            };
         }
         using (child)
         {
@@ -160,7 +173,13 @@ public static class LockCommand
         }
     }
 
-    private const int SIGTERM = 15;
+    private static int CannotRun(CliConsole console, string command, string why, int status = 126)
+    {
+        console.Error.WriteLine($"nfsns: {command}: {why}");
+        return status;
+    }
+
+    private const int SIGTERM = 15, ENOENT = 2, EACCES = 13;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);

@@ -557,7 +557,7 @@ public sealed class NfsFileStream : Stream
         }
         catch (Exception e) when (e is IOException or Rpc.RpcException or OperationCanceledException)
         {
-            _mount.Options.Warn?.Invoke($"nfsns: could not release {held} on close: {e.Message}");
+            _mount.Options.Warn?.Invoke($"could not release {held} on close: {e.Message}");
         }
     }
 

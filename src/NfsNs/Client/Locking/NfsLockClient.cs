@@ -79,7 +79,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (RpcProgramNotRegisteredException e)
         {
-            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager (NLM v4 is not registered with its rpcbind)", e);
+            throw NoLockManager(server, "NLM v4 is not registered with its rpcbind", e);
         }
         var connection = new RpcConnection(sockets, new IPEndPoint(address, port), new RpcConnectionOptions
         {
@@ -92,14 +92,28 @@ public sealed class NfsLockClient : IAsyncDisposable
         try
         {
             var nlm = new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+            // A hard connection would retry forever: like mounting, finding the lock manager gives up in time.
+            var limit = options.EffectiveMountTimeout;
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                timeout.CancelAfter(options.EffectiveMountTimeout);
-                await nlm.NullAsync(timeout.Token).ConfigureAwait(false);
+                timeout.CancelAfter(limit);
+                try
+                {
+                    await nlm.NullAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new NfsLockException($"the lock manager (NLM v4) of the NFS server, {connection.Describe()}, did not answer within " +
+                        $"{limit.TotalSeconds:0.#} s: {connection.LastConnectError ?? "no reply"}");
+                }
             }
             var local = connection.LocalEndPoint as IPEndPoint
                 ?? throw new NfsLockException($"NLM connection to {connection.Describe()} has no local address");
             var callerAddress = local.Address.IsIPv4MappedToIPv6 ? local.Address.MapToIPv4() : local.Address;
+            // In one namespace, a server without NLM leaves the rpcbind entry to our own agent, which registered there:
+            // its "NLM" answers NULL and nothing else.
+            if (port == agent.CallbackEndPoint.Port && callerAddress.Equals(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address))
+                throw NoLockManager(server, $"the NLM v4 registered at {address}:{port} is this process's own lock agent");
             var client = new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
             agent.Attach(client);
             return client;
@@ -110,6 +124,17 @@ public sealed class NfsLockClient : IAsyncDisposable
             throw;
         }
     }
+
+    private static NfsLockException NoLockManager(NfsServerConnection server, string why, Exception? inner = null) =>
+        new($"the NFS server {server.Key.Server.Address} in {server.Namespace} has no lock manager ({why}); it serves no locks", inner);
+
+    /// <summary>
+    /// A lock procedure the NLM service at our port does not implement: it is a client's lock agent (registered in a
+    /// namespace whose server has no NLM), not a server's lock manager.
+    /// </summary>
+    private NfsLockException NotALockManager(RpcAcceptedException e) =>
+        new($"the NFS server {ServerAddress} in {_server.Namespace} has no lock manager: the NLM v4 service at {_connection.Describe()} " +
+            $"does not implement {RpcPrograms.Describe(e.Call.Program, e.Call.Version, e.Call.Procedure)} (it is a client's lock agent, registered there because the server has none)", e);
 
     private static NetObj NextCookie() => new(BitConverter.GetBytes(Interlocked.Increment(ref s_nextCookie)));
 
@@ -123,7 +148,15 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         for (int attempt = 0; ; attempt++)
         {
-            var result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+            Nlm4TestResult result;
+            try
+            {
+                result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcAcceptedException e) when (e.Stat == RpcAcceptStat.ProcUnavail)
+            {
+                throw NotALockManager(e);
+            }
             switch (result.Status)
             {
                 case Nlm4Status.Granted:
@@ -231,7 +264,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or ObjectDisposedException)
         {
-            _warn?.Invoke($"nfsns: could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
+            _warn?.Invoke($"could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
         }
     }
 
@@ -252,12 +285,15 @@ public sealed class NfsLockClient : IAsyncDisposable
             _ = UndoUnlessRefusedAsync(call, alock, owner);
             throw;
         }
-        catch (RpcException)
+        catch (Exception e) when (MayHaveBeenGranted(e))
         {
             await UndoGrantAsync(alock, owner).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>A LOCK failed without an answer from the server (timeout, lost connection): it may have been granted.</summary>
+    private static bool MayHaveBeenGranted(Exception e) => e is RpcException and not (RpcAcceptedException or RpcDeniedException);
 
     private async Task UndoUnlessRefusedAsync(Task<Nlm4Status> call, Nlm4Lock alock, NfsLockOwner owner)
     {
@@ -265,9 +301,9 @@ public sealed class NfsLockClient : IAsyncDisposable
         {
             if (await call.ConfigureAwait(false) != Nlm4Status.Granted) return;
         }
-        catch (ObjectDisposedException)
+        catch (Exception e) when (!MayHaveBeenGranted(e))
         {
-            return; // the client is closing: its connection, and with it the server's view of us, goes
+            return; // refused, or the client is closing (and its connection, and the server's view of us, with it)
         }
         catch (RpcException)
         {
@@ -301,14 +337,23 @@ public sealed class NfsLockClient : IAsyncDisposable
                 if (status != Nlm4Status.Granted) Lose(item, again, $"restoring it after an abandoned request answered {status.WireName()}");
             }
         }
-        catch (Exception e) when (e is RpcException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is RpcException or NfsLockException or OperationCanceledException or ObjectDisposedException)
         {
-            _warn?.Invoke($"nfsns: could not release {alock.DescribeRange()}, which the server may have granted to a request given up, at {_connection.Describe()}: {e.Message}");
+            _warn?.Invoke($"could not release {alock.DescribeRange()}, which the server may have granted to a request given up, at {_connection.Describe()}: {e.Message}");
         }
     }
 
-    private async Task<Nlm4Status> SendLockAsync(Nlm4Lock alock, bool block, bool exclusive, bool reclaim, CancellationToken cancellationToken) =>
-        (await _nlm.LockAsync(new Nlm4LockArgs(NextCookie(), block, exclusive, alock, reclaim, _agent.State), cancellationToken).ConfigureAwait(false)).Status;
+    private async Task<Nlm4Status> SendLockAsync(Nlm4Lock alock, bool block, bool exclusive, bool reclaim, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _nlm.LockAsync(new Nlm4LockArgs(NextCookie(), block, exclusive, alock, reclaim, _agent.State), cancellationToken).ConfigureAwait(false)).Status;
+        }
+        catch (RpcAcceptedException e) when (e.Stat == RpcAcceptStat.ProcUnavail)
+        {
+            throw NotALockManager(e);
+        }
+    }
 
     private NfsFileLock Held(NfsFileStream stream, NfsLockOwner owner, long offset, long length, bool exclusive, string path)
     {
@@ -413,9 +458,9 @@ public sealed class NfsLockClient : IAsyncDisposable
         {
             status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
         }
-        catch (RpcException e)
+        catch (Exception e) when (e is RpcException or NfsLockException or ObjectDisposedException)
         {
-            _warn?.Invoke($"nfsns: reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+            _warn?.Invoke($"reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
             return;
         }
         if (status == Nlm4Status.DeniedGracePeriod)
@@ -427,9 +472,9 @@ public sealed class NfsLockClient : IAsyncDisposable
             {
                 status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException e)
+            catch (Exception e) when (e is RpcException or NfsLockException or ObjectDisposedException)
             {
-                _warn?.Invoke($"nfsns: re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                _warn?.Invoke($"re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
                 return;
             }
         }
@@ -445,7 +490,7 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         item.MarkLost();
         Interlocked.Increment(ref _lost);
-        _warn?.Invoke($"nfsns: lock {alock.DescribeRange()} of {item.Path} was lost {why}");
+        _warn?.Invoke($"lock {alock.DescribeRange()} of {item.Path} was lost {why}");
     }
 
     /// <summary>Answers a GRANTED_MSG call-back with GRANTED_RES; best effort (the server treats silence as "granted").</summary>
@@ -458,7 +503,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or Xdr.XdrException)
         {
-            _warn?.Invoke($"nfsns: could not answer a GRANTED_MSG call-back of {_connection.Describe()}: {e.Message}");
+            _warn?.Invoke($"could not answer a GRANTED_MSG call-back of {_connection.Describe()}: {e.Message}");
         }
     }
 

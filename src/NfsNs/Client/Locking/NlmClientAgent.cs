@@ -113,7 +113,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
         try
         {
             string directory = stateDirectory ?? NsmStateStore.DefaultDirectory("client", own.Name, own.Id.Inode);
-            var store = NsmStateStore.Open(directory);
+            var store = OpenStore(directory, configuredBy: stateDirectory is null ? "NFSNS_STATE_DIR" : nameof(NfsMountOptions.LockStateDirectory));
             hostLock = OpenHostLock(directory, out bool firstProcess);
             var previous = store.Monitored;
             if (firstProcess || store.State == 0) store.Restart();
@@ -140,6 +140,22 @@ public sealed class NlmClientAgent : IAsyncDisposable
             hostLock?.Dispose();
             own.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The namespace's NSM state. Without it no lock is taken (as a kernel client without rpc.statd): a client that
+    /// cannot count its restarts cannot tell servers to drop the locks of its processes that died.
+    /// </summary>
+    private static NsmStateStore OpenStore(string directory, string configuredBy)
+    {
+        try
+        {
+            return NsmStateStore.Open(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new NfsLockException($"cannot use the lock state directory {directory} (set {configuredBy} to a writable directory): {e.Message}", e);
         }
     }
 

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using NfsNs.Client;
+using NfsNs.Client.Locking;
+using NfsNs.Peers;
+using NfsNs.Tests.Support;
+
+namespace NfsNs.Tests.Integration;
+
+/// <summary>
+/// The locking API and <c>nfsns lock</c> under hostile conditions, against the embedded server in a test namespace:
+/// servers without a lock manager or with an unreachable one, cancellation at any moment, broken state directories
+/// and odd command lines. Whatever happens, the user gets one clear error and the server is left holding no lock
+/// for nobody.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class HostileLockingTests
+{
+    private sealed record Run(int ExitCode, string Out, string Err);
+
+    private static async Task<Run> CliAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exitCode = await NfsNs.Cli.NfsNsCli.RunAsync(args, output, error);
+        return new Run(exitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary><c>nfsns ARGS</c> as a child process with <c>NFSNS_STATE_DIR</c> set (it is process-wide).</summary>
+    private static async Task<CommandResult> CliProcessAsync(string stateDirectory, params string[] args) =>
+        await ProcessRunner.RunAsync("env",
+            [$"NFSNS_STATE_DIR={stateDirectory}", "dotnet", Path.Combine(AppContext.BaseDirectory, "NfsNs.Cli.dll"), .. args],
+            TimeSpan.FromSeconds(60));
+
+    private static string OneLine(string text) => Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+    [Fact]
+    public async Task A_server_without_locking_fails_fast_naming_the_server_and_the_namespace()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-nolock", o => o with { EnableLocking = false });
+        var warnings = new List<string>();
+        await using var mount = await NfsMount.MountAsync(NfsUrl.Parse(host.Url()), o => o with { Warn = w => { lock (warnings) warnings.Add(w); } });
+        await using var file = await mount.OpenWriteAsync("f");
+
+        var started = Stopwatch.StartNew();
+        var refused = await Assert.ThrowsAsync<NfsLockException>(() => file.LockAsync());
+        Assert.Contains("no lock manager", refused.Message);
+        Assert.Contains("127.0.0.1", refused.Message);
+        Assert.Contains(host.Namespace.Name, refused.Message);
+        Assert.Contains("no lock manager", (await Assert.ThrowsAsync<NfsLockException>(() => file.TestLockAsync())).Message);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"took {started.Elapsed}");
+        lock (warnings) Assert.DoesNotContain(warnings, w => w.Contains("could not release"));
+
+        var cli = await CliAsync("lock", host.Url("/export/f"), "--", "true");
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("no lock manager", OneLine(cli.Err));
+    }
+
+    [Fact]
+    public async Task An_unreachable_lock_manager_fails_within_the_mount_timeout_saying_why()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-nlmport");
+        await using var mount = await NfsMount.MountAsync(NfsUrl.Parse(host.Url()),
+            o => o with { NlmPort = 9, MountTimeout = TimeSpan.FromSeconds(2), Warn = _ => { } });
+        await using var file = await mount.OpenWriteAsync("f");
+        var started = Stopwatch.StartNew();
+        var failed = await Assert.ThrowsAsync<NfsLockException>(() => file.LockAsync());
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), $"took {started.Elapsed}");
+        Assert.Contains("did not answer within 2 s", failed.Message);
+        Assert.Contains("connection refused", failed.Message);
+        Assert.Contains(":9", failed.Message);
+    }
+
+    [Fact]
+    public async Task Waits_cancelled_at_any_moment_leave_nothing_held_or_queued_at_the_server()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-cancelrace");
+        await using var mount = await host.MountAsync();
+        await using var holder = await mount.OpenWriteAsync("race");
+        await using var waiter = await mount.OpenWriteAsync("race", FileMode.Open);
+        var random = new Random(1234);
+        for (int round = 0; round < 40; round++)
+        {
+            var held = await holder.LockAsync(0, 10, wait: false);
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(random.Next(0, 400)));
+            var waiting = waiter.LockAsync(0, 10, cancellationToken: cancel.Token);
+            await Task.Delay(random.Next(0, 400));
+            await held.UnlockAsync();
+            try
+            {
+                await (await waiting.WaitAsync(TimeSpan.FromSeconds(20))).UnlockAsync();
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            for (int i = 0; i < 100 && (host.Server.Locks.Count > 0 || host.Server.WaitingLocks.Count > 0); i++) await Task.Delay(50);
+            Assert.True(host.Server.Locks.Count == 0 && host.Server.WaitingLocks.Count == 0,
+                $"round {round}: held {string.Join(", ", host.Server.Locks)}; waiting {string.Join(", ", host.Server.WaitingLocks)}");
+        }
+    }
+
+    [Fact]
+    public async Task Nfsns_lock_timeout_0_tries_once_like_flock_w_0()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-w0");
+        Assert.Equal(0, (await CliAsync("lock", "--timeout", "0", host.Url("/export/f"), "--", "true")).ExitCode);
+
+        await using var mount = await host.MountAsync();
+        await using var file = await mount.OpenWriteAsync("f", FileMode.Open);
+        await using var held = await file.LockAsync();
+        var started = Stopwatch.StartNew();
+        var refused = await CliAsync("lock", "-w", "0", host.Url("/export/f"), "--", "true");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("conflicts with the exclusive lock", OneLine(refused.Err));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Nfsns_lock_of_a_directory_or_with_a_bad_command_says_so_in_one_line()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-lockargs");
+        var directory = await CliAsync("lock", host.Url("/export/"), "--", "true");
+        Assert.Equal(2, directory.ExitCode);
+        Assert.Equal("nfsns: lock: /export is a directory; NLM locks files only", OneLine(directory.Err).Trim());
+
+        var notExecutable = await CliAsync("lock", host.Url("/export/f"), "--", "/etc/passwd");
+        Assert.Equal(126, notExecutable.ExitCode);
+        Assert.Equal("nfsns: /etc/passwd: permission denied", OneLine(notExecutable.Err).Trim());
+        var aDirectory = await CliAsync("lock", host.Url("/export/f"), "--", "/etc");
+        Assert.Equal(126, aDirectory.ExitCode);
+        Assert.Equal("nfsns: /etc: is a directory", OneLine(aDirectory.Err).Trim());
+        var empty = await CliAsync("lock", host.Url("/export/f"), "--", "");
+        Assert.Equal(2, empty.ExitCode);
+        Assert.Contains("command", OneLine(empty.Err));
+        Assert.Empty(host.Server.Locks);
+    }
+
+    [Fact]
+    public async Task Nfsns_lock_test_of_a_missing_file_creates_nothing()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-locktest");
+        var test = await CliAsync("lock", "--test", host.Url("/export/nothing-here"));
+        Assert.Equal(0, test.ExitCode);
+        Assert.Contains("not locked", test.Out);
+        await using var mount = await host.MountAsync();
+        var lookup = await Assert.ThrowsAsync<NfsNs.Protocols.Nfs3.Nfs3Exception>(() => mount.LookupAsync("nothing-here"));
+        Assert.Equal(NfsNs.Protocols.Nfs3.Nfs3Status.NoEnt, lookup.Status);
+    }
+
+    [Fact]
+    public async Task A_broken_state_directory_is_one_clear_line_naming_it()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-statedir");
+        string aFile = Path.Combine(host.Namespace.StateDirectory, "not-a-directory");
+        File.WriteAllText(aFile, "x");
+        var run = await CliProcessAsync(aFile, "lock", host.Url("/export/f"), "--", "true");
+        Assert.Equal(1, run.ExitCode);
+        string line = OneLine(run.Stderr);
+        Assert.Contains("lock state directory", line);
+        Assert.Contains(aFile, line);
+        Assert.Contains("NFSNS_STATE_DIR", line);
+
+        string good = Path.Combine(host.Namespace.StateDirectory, "state");
+        Assert.Equal(0, (await CliProcessAsync(good, "lock", host.Url("/export/f"), "--", "true")).ExitCode);
+        string stateFile = Directory.GetFiles(good, "state", SearchOption.AllDirectories).Single();
+        File.WriteAllText(stateFile, "garbage\n");
+        run = await CliProcessAsync(good, "lock", host.Url("/export/f"), "--", "true");
+        Assert.Equal(1, run.ExitCode);
+        line = OneLine(run.Stderr);
+        Assert.Contains(stateFile, line);
+        Assert.Contains("remove it", line);
+        Assert.Empty(host.Server.Locks);
+    }
+}
