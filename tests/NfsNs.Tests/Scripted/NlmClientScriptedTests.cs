@@ -363,4 +363,117 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         await EventuallyAsync(() => !ServerHolds(0, 10));
         Assert.False(ServerHolds(0, 10), "a lock granted to a closed stream stayed held: " + Answered);
     }
+
+    // ---- the agent's listener: it takes calls from anyone in the namespace ---------------------------------------------
+
+    [Fact]
+    public async Task The_agent_answers_malformed_call_backs_with_GARBAGE_ARGS_over_TCP_and_UDP_and_keeps_serving()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _onLock = args =>
+        {
+            if (!args.Block) return Nlm4Status.Denied;
+            blocked.TrySetResult(args);
+            return Nlm4Status.Blocked;
+        };
+        var waiting = stream.LockAsync(0, 10);
+        var queued = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var agent = mount.Server.LockClient!.Agent;
+        var tcp = new IPEndPoint(IPAddress.Loopback, agent.CallbackEndPoint.Port);
+        var udp = new IPEndPoint(IPAddress.Loopback, agent.CallbackUdpEndPoint.Port);
+
+        byte[][] malformed =
+        [
+            // GRANTED cut short inside its cookie; one with a caller_name "of 4 GiB"; one with trailing bytes.
+            RawRpcClient.CallBody(1, Nlm4.Program, Nlm4.Version, (uint)Nlm4Procedure.Granted, w => w.WriteUInt32(8)),
+            RawRpcClient.CallBody(2, Nlm4.Program, Nlm4.Version, (uint)Nlm4Procedure.Granted, w =>
+            {
+                w.WriteOpaque([]);
+                w.WriteBool(true);
+                w.WriteUInt32(0xFFFF_FFF0);
+            }),
+            RawRpcClient.CallBody(3, Nlm4.Program, Nlm4.Version, (uint)Nlm4Procedure.Granted, w =>
+            {
+                new Nlm4TestArgs(NetObj.Empty, true, queued.Lock).Write(w);
+                w.WriteUInt32(0);
+            }),
+            // SM_NOTIFY with a mon_name longer than SM_MAXSTRLEN, and one without its state.
+            RawRpcClient.CallBody(4, Nsm.Program, Nsm.Version, (uint)NsmProcedure.Notify, w => w.WriteString(new string('n', 2000))),
+            RawRpcClient.CallBody(5, Nsm.Program, Nsm.Version, (uint)NsmProcedure.Notify, w => w.WriteString("127.0.0.1")),
+        ];
+        using (var raw = new RawRpcClient(await _sockets.ConnectTcpAsync(tcp, CancellationToken.None)))
+        {
+            foreach (var call in malformed)
+            {
+                await raw.SendRecordAsync(call);
+                Assert.Equal(RpcAcceptStat.GarbageArgs, DecodedReply.Parse(await raw.ReadReplyAsync()).AcceptStat);
+            }
+            // A record "of 2 GiB" is not waited for: the connection is closed.
+            await raw.SendAsync([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1]);
+            Assert.True(await raw.IsClosedByServerAsync());
+        }
+        using (var peer = new UdpRpcPeer(_sockets))
+        {
+            foreach (var call in malformed)
+                Assert.Equal(RpcAcceptStat.GarbageArgs, DecodedReply.Parse(await peer.CallAsync(call, udp)).AcceptStat);
+            await peer.SendAsync([1, 2, 3], udp);
+            await peer.SendAsync(new byte[60000], udp);
+        }
+        Assert.False(waiting.IsCompleted);
+        Assert.Equal(0, agent.Notifications);
+
+        // Still serving: the real GRANTED ends the wait.
+        var client = CallbackClient(mount, out var connection);
+        await using var _c = connection;
+        Assert.Equal(Nlm4Status.Granted, (await client.GrantedAsync(new Nlm4TestArgs(NetObj.Empty, true, queued.Lock))).Status);
+        Assert.True((await waiting.WaitAsync(TimeSpan.FromSeconds(5))).IsHeld);
+    }
+
+    private int Reclaims => _calls.Count(c => c.Procedure == Nlm4Procedure.Lock && ((Nlm4LockArgs)c.Args).Reclaim);
+
+    [Fact]
+    public async Task Only_the_servers_own_new_restart_notice_makes_the_client_reclaim()
+    {
+        var (mount, stream, _) = await OpenAsync();
+        await using var _m = mount;
+        await using var _s = stream;
+        await using var held = await stream.LockAsync(0, 10);
+        var lockClient = mount.Server.LockClient!;
+        var agent = lockClient.Agent;
+        int warningsBefore;
+        lock (_warnings) warningsBefore = _warnings.Count;
+
+        // Another host of the namespace (127.0.0.5) claims our server restarted, over TCP and a flood over UDP.
+        var stranger = new BoundSocketFactory(_host.Handle, IPAddress.Parse("127.0.0.5"));
+        await using (var connection = new RpcConnection(stranger, new IPEndPoint(IPAddress.Loopback, agent.CallbackEndPoint.Port)))
+            await new NsmClient(new RpcProgramClient(connection, Nsm.Program, Nsm.Version, RpcCredentials.None)).NotifyAsync("127.0.0.1", 9);
+        using (var peer = new UdpRpcPeer(_sockets, IPAddress.Parse("127.0.0.5")))
+        {
+            var udp = new IPEndPoint(IPAddress.Loopback, agent.CallbackUdpEndPoint.Port);
+            for (uint i = 0; i < 200; i++)
+            {
+                var notify = RawRpcClient.CallBody(100 + i, Nsm.Program, Nsm.Version, (uint)NsmProcedure.Notify,
+                    w => new StatChange("127.0.0.1", 11 + 2 * (int)i).Write(w));
+                await peer.SendAsync(notify, udp);
+            }
+        }
+        await Task.Delay(500);
+        Assert.Equal(0, Reclaims);
+
+        // The server itself: its notice is acted on once, however often sm-notify repeats it.
+        for (int i = 0; i < 20; i++) await NotifyAsync(mount, "127.0.0.1", 9);
+        await EventuallyAsync(() => lockClient.Reclaims >= 1);
+        await Task.Delay(500);
+        Assert.Equal(1, Reclaims);
+        // A later restart (a new state) is reclaimed again.
+        await NotifyAsync(mount, "server.example", 13);
+        await EventuallyAsync(() => lockClient.Reclaims >= 2);
+        Assert.Equal(2, Reclaims);
+        Assert.True(held.IsHeld);
+        lock (_warnings)
+            Assert.True(_warnings.Count - warningsBefore <= 3, $"the notices were echoed as warnings: {string.Join(" | ", _warnings.Skip(warningsBefore).Take(5))}");
+    }
 }

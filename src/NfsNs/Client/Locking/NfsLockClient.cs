@@ -30,7 +30,9 @@ public sealed class NfsLockClient : IAsyncDisposable
     private readonly Action<string>? _warn;
     private readonly Lock _lock = new();
     private readonly List<NfsFileLock> _held = [];
-    private int _reclaiming;
+    private int _reclaimsWanted;
+    /// <summary>The NSM state of the server's last restart we reclaimed for (none yet: a value no state has).</summary>
+    private long _lastServerState = long.MinValue;
 
     private NfsLockClient(NfsServerConnection server, NlmClientAgent agent, RpcConnection connection, string callerName, Action<string>? warn)
     {
@@ -404,30 +406,43 @@ public sealed class NfsLockClient : IAsyncDisposable
 
     // ---- server restart --------------------------------------------------------------------------------------------
 
-    /// <summary>Whether an SM_NOTIFY naming <paramref name="monName"/> and sent from <paramref name="from"/> is about our server.</summary>
-    internal bool IsServer(string monName, IPAddress from) =>
-        monName == ServerName || from.Equals(ServerAddress)
-        || (IPAddress.TryParse(monName, out var named) && named.Equals(ServerAddress));
+    /// <summary>
+    /// Whether an SM_NOTIFY sent from <paramref name="from"/> is our server's. Its source address decides, not the
+    /// mon_name it announces (a host name there, such as sm-notify sends, means nothing across namespaces): anyone in
+    /// the namespace can call the agent, and a notice "on behalf of" our server from elsewhere must not move our locks.
+    /// </summary>
+    internal bool IsServer(IPAddress from) => from.Equals(ServerAddress);
 
     /// <summary>
     /// The server restarted and forgot our locks: re-acquire every one with reclaim set, which the server accepts
     /// during its grace period (RFC 1813 appendix II, XNFS 10 "reclaim"). A refused reclaim loses that lock: it is
-    /// marked lost and a warning names it (the kernel client would send SIGLOST or fail later I/O).
+    /// marked lost and a warning names it (the kernel client would send SIGLOST or fail later I/O). False when the
+    /// notice repeats the restart last acted on (sm-notify retransmits until answered; over UDP every copy arrives).
+    /// A restart noticed while a reclaim runs makes it go round again once it ends.
     /// </summary>
-    internal void ServerRestarted(int serverState)
+    internal bool ServerRestarted(int serverState)
     {
-        if (Interlocked.Exchange(ref _reclaiming, 1) == 1) return;
+        if (Interlocked.Exchange(ref _lastServerState, serverState) == serverState) return false;
+        if (Interlocked.Increment(ref _reclaimsWanted) > 1) return true;
         _ = Task.Run(async () =>
         {
-            try
+            int wanted;
+            do
             {
-                await ReclaimAsync().ConfigureAwait(false);
+                wanted = Volatile.Read(ref _reclaimsWanted);
+                try
+                {
+                    await ReclaimAsync().ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // In the background nobody else would see it; and the next notice must still find us able to reclaim.
+                    _warn?.Invoke($"reclaiming the locks held at {_connection.Describe()} failed: {e.Message}");
+                }
             }
-            finally
-            {
-                Volatile.Write(ref _reclaiming, 0);
-            }
+            while (Interlocked.Add(ref _reclaimsWanted, -wanted) > 0);
         });
+        return true;
     }
 
     /// <summary>Re-acquires every held lock with reclaim set (also callable directly, for tests and operators).</summary>

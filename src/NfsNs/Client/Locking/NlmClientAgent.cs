@@ -414,10 +414,12 @@ public sealed class NlmClientAgent : IAsyncDisposable
         {
             Interlocked.Increment(ref _notifications);
             var from = Normalize(call.RemoteEndPoint.Address);
-            var matching = _monitored.Keys.Where(c => c.IsServer(change.MonName, from)).ToList();
-            _log?.Invoke($"SM_NOTIFY from {call.RemoteEndPoint}: {change.MonName} restarted (state {change.State}); " +
-                (matching.Count == 0 ? "no locks held there" : $"reclaiming the locks of {matching.Count} server connection(s)"));
-            foreach (var client in matching) client.ServerRestarted(change.State);
+            // Only what we act on is told: anyone in the namespace can send notices, and their echo must not flood
+            // the user's terminal.
+            int reclaiming = _monitored.Keys.Where(c => c.IsServer(from)).Count(c => c.ServerRestarted(change.State));
+            if (reclaiming > 0)
+                _log?.Invoke($"SM_NOTIFY from {call.RemoteEndPoint}: {change.MonName} restarted (state {change.State}); " +
+                    $"reclaiming the locks of {reclaiming} server connection(s)");
             return RpcReplyStatus.SuccessTask;
         });
 
