@@ -267,4 +267,15 @@ public sealed class ShareReservationTableTests
         Assert.Equal(2, shares.ReleaseHosts(h => h == HostB));
         Assert.Empty(shares.Reservations);
     }
+
+    [Fact]
+    public void The_table_is_bounded_however_many_names_one_address_uses()
+    {
+        var shares = new ShareReservationTable<string>(maxPerHost: 2, max: 3);
+        var statuses = Enumerable.Range(0, 5).Select(i =>
+            shares.Share("f", HostA with { Name = $"name-{i}" }, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyNone)).ToList();
+        Assert.Equal([Nlm4Status.Granted, Nlm4Status.Granted, Nlm4Status.Granted, Nlm4Status.DeniedNoLocks, Nlm4Status.DeniedNoLocks], statuses);
+        // Replacing one's own reservation still works at the limit.
+        Assert.Equal(Nlm4Status.Granted, shares.Share("f", HostA with { Name = "name-0" }, Oh1, Nlm4ShareAccess.ReadWrite, Nlm4ShareMode.DenyNone));
+    }
 }
