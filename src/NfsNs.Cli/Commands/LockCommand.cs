@@ -65,6 +65,9 @@ public static class LockCommand
         if (file is null) throw new InvalidOperationException("the lock file was neither opened nor created");
 
         NfsFileLock held;
+        if (options.Global.Verbose)
+            options.Console.Error.WriteLine($"nfsns: locking {where} {(options.Length == 0 ? $"[{options.Offset}, end)" : $"[{options.Offset}, {options.Offset + options.Length})")}" +
+                $"{(options.Wait ? "" : " (not waiting)")}");
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             if (options.Timeout is { } timeout) deadline.CancelAfter(timeout);

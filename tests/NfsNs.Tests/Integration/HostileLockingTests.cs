@@ -170,4 +170,29 @@ public sealed class HostileLockingTests
         Assert.Contains("remove it", line);
         Assert.Empty(host.Server.Locks);
     }
+
+    [Theory]
+    [InlineData("INT", 130)]
+    [InlineData("TERM", 143)]
+    public async Task A_signal_while_nfsns_lock_waits_withdraws_the_request_and_no_lock_goes_to_the_dead_process(string signal, int exitCode)
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-locksig");
+        await using var mount = await host.MountAsync();
+        await using var file = await mount.OpenWriteAsync("f");
+        var held = await file.LockAsync();
+
+        await using var waiter = await ServeProcess.StartAsync(["lock", "-v", host.Url("/export/f"), "--", "true"], "locking");
+        for (int i = 0; i < 200 && host.Server.WaitingLocks.Count == 0; i++) await Task.Delay(50);
+        Assert.Single(host.Server.WaitingLocks);
+        await waiter.SignalAsync(signal);
+        for (int i = 0; i < 200 && !waiter.HasExited; i++) await Task.Delay(50);
+        Assert.True(waiter.HasExited, $"nfsns lock did not end after SIG{signal}: {waiter.Log}");
+        Assert.Equal(exitCode, waiter.ExitCode);
+        Assert.Empty(host.Server.WaitingLocks);
+
+        await held.UnlockAsync();
+        await Task.Delay(500);
+        Assert.Empty(host.Server.Locks);
+        Assert.DoesNotContain("holding", waiter.Log);
+    }
 }

@@ -71,10 +71,10 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         await _host.DisposeAsync();
     }
 
-    private async Task<(NfsMount Mount, NfsFileStream Stream, NfsClientRegistry Registry)> OpenAsync()
+    private async Task<(NfsMount Mount, NfsFileStream Stream, NfsClientRegistry Registry)> OpenAsync(string urlOptions = "")
     {
         var registry = new NfsClientRegistry();
-        var url = NfsUrl.Parse(_host.Url());
+        var url = NfsUrl.Parse(_host.Url(extra: urlOptions));
         using var ns = NetworkNamespace.Open(_host.Namespace.Name);
         var options = NfsMountOptions.FromUrl(url, ns) with
         {
@@ -475,5 +475,31 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         Assert.True(held.IsHeld);
         lock (_warnings)
             Assert.True(_warnings.Count - warningsBefore <= 3, $"the notices were echoed as warnings: {string.Join(" | ", _warnings.Skip(warningsBefore).Take(5))}");
+    }
+
+    [Fact]
+    public async Task A_soft_mount_timing_out_in_a_blocked_wait_fails_and_withdraws_the_request()
+    {
+        var (mount, stream, _) = await OpenAsync("&soft&timeo=10&retrans=1");
+        await using var _m = mount;
+        await using var _s = stream;
+        var never = new TaskCompletionSource<Nlm4Status>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The server queues the request and then stops answering (a blocking LOCK the server sits on, as some do).
+        _onLockAsync = args => args.Block ? never.Task : Task.FromResult(Nlm4Status.Denied);
+        try
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var failed = await Assert.ThrowsAsync<RpcTimeoutException>(() => stream.LockAsync(0, 10).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("LOCK", failed.Message);
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), $"took {started.Elapsed}");
+            // Its outcome unknown, the request is cancelled and whatever it may have been granted released.
+            Assert.Contains(_calls, c => c.Procedure == Nlm4Procedure.Cancel);
+            Assert.Contains(_calls, c => c.Procedure == Nlm4Procedure.Unlock && ((Nlm4UnlockArgs)c.Args).Lock.Length == 10);
+            Assert.Empty(stream.Locks);
+        }
+        finally
+        {
+            never.SetResult(Nlm4Status.Granted);
+        }
     }
 }
