@@ -26,6 +26,9 @@ namespace NfsNs.Client;
 public sealed class NfsFileStream : Stream
 {
     private readonly NfsMount _mount;
+
+    /// <summary>The mount the stream was opened through.</summary>
+    internal NfsMount Mount => _mount;
     private readonly NfsVolumeClient _nfs;
     private readonly string _path;
     private readonly bool _canRead, _canWrite;

@@ -195,4 +195,23 @@ public sealed class HostileLockingTests
         Assert.Empty(host.Server.Locks);
         Assert.DoesNotContain("holding", waiter.Log);
     }
+
+    [Fact]
+    public async Task Closing_the_mount_releases_locks_of_streams_left_open()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-umount");
+        await using var other = await host.MountAsync(); // shares the server connection, and its lock client
+        await using var stays = await other.OpenWriteAsync("g");
+        await using var kept = await stays.LockAsync();
+        var mount = await host.MountAsync();
+        var file = await mount.OpenWriteAsync("f");
+        var held = await file.LockAsync(0, 10);
+        await file.LockAsync(20, 10, exclusive: false);
+        Assert.Same(mount.Server, other.Server);
+        Assert.Equal(3, host.Server.Locks.Count);
+        await mount.DisposeAsync();
+        Assert.Equal(kept.Owner.Svid, Assert.Single(host.Server.Locks).Owner.Svid);
+        Assert.False(held.IsHeld);
+        Assert.True(kept.IsHeld);
+    }
 }

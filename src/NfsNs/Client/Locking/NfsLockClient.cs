@@ -522,8 +522,31 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Releases the held locks <paramref name="which"/> selects — those of a mount that closes with streams still
+    /// open (as exit(2) closes a process's files), so the server does not keep them for nobody. Best effort, brief.
+    /// </summary>
+    internal async Task ReleaseAsync(Func<NfsFileLock, bool> which)
+    {
+        NfsFileLock[] leaving;
+        lock (_lock) leaving = [.. _held.Where(which)];
+        foreach (var item in leaving)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await UnlockAsync(item, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RpcException or NfsLockException or OperationCanceledException or ObjectDisposedException)
+            {
+                _warn?.Invoke($"could not release {item} at {_connection.Describe()}: {e.Message}");
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        await ReleaseAsync(_ => true).ConfigureAwait(false);
         _agent.Detach(this);
         _agent.Unmonitor(this);
         await _connection.DisposeAsync().ConfigureAwait(false);
