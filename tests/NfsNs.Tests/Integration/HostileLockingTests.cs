@@ -214,4 +214,25 @@ public sealed class HostileLockingTests
         Assert.False(held.IsHeld);
         Assert.True(kept.IsHeld);
     }
+
+    [Fact]
+    public async Task A_server_of_a_previous_run_that_never_answers_does_not_delay_locking_elsewhere()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-gone");
+        // A previous run crashed holding a lock at a server that is gone for good (no route to it from here).
+        string state = Path.Combine(host.Namespace.StateDirectory, "client-state");
+        Directory.CreateDirectory(Path.Combine(state, "sm"));
+        File.WriteAllText(Path.Combine(state, "state"), "5\n");
+        File.WriteAllText(Path.Combine(state, "sm", "10.99.0.1"), "0\n");
+
+        var registry = new NfsClientRegistry();
+        using var ns = NfsNs.Namespaces.NetworkNamespace.Open(host.Namespace.Name);
+        var options = NfsMountOptions.FromUrl(NfsUrl.Parse(host.Url()), ns) with { LockStateDirectory = state, Warn = _ => { } };
+        await using var mount = await NfsMount.MountAsync(options, registry);
+        await using var file = await mount.OpenWriteAsync("f");
+        var started = Stopwatch.StartNew();
+        await using var held = await file.LockAsync();
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"the first lock took {started.Elapsed}");
+        Assert.Equal(7, mount.Server.LockClient!.Agent.State);
+    }
 }

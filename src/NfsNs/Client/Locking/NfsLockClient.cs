@@ -116,6 +116,7 @@ public sealed class NfsLockClient : IAsyncDisposable
             // its "NLM" answers NULL and nothing else.
             if (port == agent.CallbackEndPoint.Port && callerAddress.Equals(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address))
                 throw NoLockManager(server, $"the NLM v4 registered at {address}:{port} is this process's own lock agent");
+            await agent.WaitForNoticeAsync(address, cancellationToken).ConfigureAwait(false);
             var client = new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
             agent.Attach(client);
             return client;

@@ -125,13 +125,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
             agent.CallbackEndPoint = server.Listen(new IPEndPoint(IPAddress.Any, 0));
             agent.CallbackUdpEndPoint = agent.ListenUdp(agent.CallbackEndPoint.Port);
             await agent.RegisterCallbacksAsync(cancellationToken).ConfigureAwait(false);
-            if (firstProcess && previous.Count > 0)
-            {
-                // Before our first LOCK: a server that saw our new state in a LOCK first would take the SM_NOTIFY for
-                // old news and keep the dead process's locks. Wait a little for the notices; the rest go on behind.
-                var notices = agent.NotifyPreviousServers(previous);
-                await Task.WhenAny(notices, Task.Delay(NoticeWait, cancellationToken)).ConfigureAwait(false);
-            }
+            if (firstProcess && previous.Count > 0) agent.NotifyPreviousServers(previous);
             return agent;
         }
         catch
@@ -426,21 +420,33 @@ public sealed class NlmClientAgent : IAsyncDisposable
     /// <summary>
     /// After a "reboot" of this namespace's client: tell every server recorded by the previous run that we
     /// restarted (SM_NOTIFY with the new state), so it drops the locks of processes that no longer exist. Best
-    /// effort: a few attempts per server with a doubling pause; the task ends when every server was told or given up on.
+    /// effort, in the background: a few attempts per server with a doubling pause.
     /// </summary>
-    private Task NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
+    private void NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
     {
         int state = _store.State;
-        var notices = new List<Task>();
         foreach (var (peer, _) in previous)
         {
             if (!IPAddress.TryParse(peer, out var address)) continue;
-            notices.Add(Task.Run(() => NotifyAsync(peer, address, state)));
+            _notices[Normalize(address)] = Task.Run(() => NotifyAsync(peer, address, state));
         }
-        return Task.WhenAll(notices);
     }
 
-    /// <summary>How long starting waits for the restart notices to the previous run's servers.</summary>
+    private readonly ConcurrentDictionary<IPAddress, Task> _notices = new();
+
+    /// <summary>
+    /// Before our first LOCK to <paramref name="server"/>: a server that saw our new state in a LOCK first would take
+    /// the restart notice for old news and keep the dead process's locks, so its notice (if it has one) goes first —
+    /// waited for a little, then left to go on behind. Servers we do not lock with now never hold us up.
+    /// </summary>
+    internal async Task WaitForNoticeAsync(IPAddress server, CancellationToken cancellationToken)
+    {
+        if (!_notices.TryGetValue(Normalize(server), out var notice)) return;
+        await Task.WhenAny(notice, Task.Delay(NoticeWait, cancellationToken)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>How long a first LOCK waits for the restart notice to its server.</summary>
     private static readonly TimeSpan NoticeWait = TimeSpan.FromSeconds(10);
 
     /// <summary>Attempts at telling one server of our restart, and the pause before the first retry (doubling).</summary>
