@@ -235,4 +235,31 @@ public sealed class HostileLockingTests
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"the first lock took {started.Elapsed}");
         Assert.Equal(7, mount.Server.LockClient!.Agent.State);
     }
+
+    [Fact]
+    public async Task A_holders_owner_handle_cannot_put_control_characters_on_the_users_terminal()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-oh");
+        await using var mount = await host.MountAsync();
+        await using (var created = await mount.OpenWriteAsync("f")) { }
+        var fh = await mount.LookupAsync("f");
+        // Another client's lock, its owner handle an escape sequence (red text, a bell, a title change).
+        await using var connection = new NfsNs.Rpc.RpcConnection(new BoundSocketFactory(host.Handle, System.Net.IPAddress.Parse("127.0.0.2")),
+            new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 2049), RpcTestHelpers.Fast);
+        var nlm = new NfsNs.Protocols.Nlm4.Nlm4Client(new NfsNs.Rpc.RpcProgramClient(connection, NfsNs.Protocols.Nlm4.Nlm4.Program,
+            NfsNs.Protocols.Nlm4.Nlm4.Version, NfsNs.Rpc.RpcCredentials.None));
+        var owner = new NfsNs.Protocols.Nlm4.NetObj(System.Text.Encoding.Latin1.GetBytes("\u001b[31mevil\u0007\u001b]0;pwned\u0007\u00ff"));
+        var alock = new NfsNs.Protocols.Nlm4.Nlm4Lock("evil", new NfsNs.Protocols.Nlm4.NetObj(fh.Bytes), owner, 666, 0, 0);
+        Assert.Equal(NfsNs.Protocols.Nlm4.Nlm4Status.Granted,
+            (await nlm.LockAsync(new NfsNs.Protocols.Nlm4.Nlm4LockArgs(new NfsNs.Protocols.Nlm4.NetObj([1]), false, true, alock, false, 3))).Status);
+
+        var test = await CliAsync("lock", "--test", host.Url("/export/f"));
+        var refused = await CliAsync("lock", "--nowait", host.Url("/export/f"), "--", "true");
+        Assert.Equal((1, 1), (test.ExitCode, refused.ExitCode));
+        foreach (string shown in new[] { test.Out, refused.Err })
+        {
+            Assert.DoesNotContain(shown.TrimEnd('\n'), c => char.IsControl(c));
+            Assert.Contains("\\x1b[31mevil\\x07", shown);
+        }
+    }
 }

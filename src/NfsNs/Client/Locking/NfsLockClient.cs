@@ -165,7 +165,7 @@ public sealed class NfsLockClient : IAsyncDisposable
                 case Nlm4Status.Granted:
                     return null;
                 case Nlm4Status.Denied when result.Holder is { } holder:
-                    return new NfsLockHolder(holder.Exclusive, holder.Svid, Encoding.ASCII.GetString(holder.OwnerHandle.Bytes),
+                    return new NfsLockHolder(holder.Exclusive, holder.Svid, NfsLockHolder.Readable(holder.OwnerHandle.Bytes),
                         (long)holder.Offset, (long)holder.Length);
                 case Nlm4Status.DeniedGracePeriod when attempt < 1000:
                     Interlocked.Increment(ref _graceWaits);
@@ -579,8 +579,24 @@ public sealed record NfsLockOwner(int Svid, NetObj Handle)
 }
 
 /// <summary>The owner of a conflicting lock, as the server's TEST reports it.</summary>
+/// <param name="Owner">The holder's owner handle: printable ASCII as it is, every other byte as <c>\xNN</c>.</param>
 public sealed record NfsLockHolder(bool Exclusive, int Svid, string Owner, long Offset, long Length)
 {
+    /// <summary>
+    /// An owner handle as text. It is opaque bytes chosen by another client, shown in messages and on terminals:
+    /// control characters there could rewrite the user's screen, so only printable ASCII passes.
+    /// </summary>
+    internal static string Readable(ReadOnlySpan<byte> owner)
+    {
+        var text = new StringBuilder(owner.Length);
+        foreach (byte b in owner)
+        {
+            if (b is >= 0x20 and < 0x7F) text.Append((char)b);
+            else text.Append($"\\x{b:x2}");
+        }
+        return text.ToString();
+    }
+
     public override string ToString() =>
         $"{(Exclusive ? "exclusive" : "shared")} lock on {(Length == 0 ? $"[{Offset}, end)" : $"[{Offset}, {Offset + Length})")} held by svid {Svid} ({Owner})";
 }
