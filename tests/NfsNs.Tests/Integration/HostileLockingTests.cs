@@ -262,4 +262,24 @@ public sealed class HostileLockingTests
             Assert.Contains("\\x1b[31mevil\\x07", shown);
         }
     }
+
+    [Fact]
+    public async Task Names_clients_send_cannot_put_control_characters_in_the_servers_log()
+    {
+        await using var ns = await TestNamespace.CreateAsync("nfsns-servelog");
+        using var handle = NfsNs.Namespaces.NetworkNamespace.Open(ns.Name);
+        await using var serve = await ServeProcess.StartAsync(
+            ["serve", "--memory", "--netns", ns.Name, "--state-dir", Path.Combine(ns.StateDirectory, "nsm")], "serving /export");
+        await using (var connection = new NfsNs.Rpc.RpcConnection(new BoundSocketFactory(handle, System.Net.IPAddress.Parse("127.0.0.2")),
+            new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 2049), RpcTestHelpers.Fast))
+        {
+            var nsm = new NfsNs.Protocols.Nsm.NsmClient(new NfsNs.Rpc.RpcProgramClient(connection, NfsNs.Protocols.Nsm.Nsm.Program,
+                NfsNs.Protocols.Nsm.Nsm.Version, NfsNs.Rpc.RpcCredentials.None));
+            await nsm.NotifyAsync("\u001b]0;pwned\u0007\u001b[2J", 3);
+        }
+        for (int i = 0; i < 100 && !serve.Log.Contains("SM_NOTIFY for", StringComparison.Ordinal); i++) await Task.Delay(50);
+        string log = serve.Log;
+        Assert.Contains("SM_NOTIFY for \\x1b]0;pwned\\x07\\x1b[2J", log);
+        Assert.DoesNotContain(log.Replace("\n", "", StringComparison.Ordinal), c => char.IsControl(c));
+    }
 }
