@@ -99,6 +99,25 @@ public sealed class HostileLockingTests
     }
 
     [Fact]
+    public async Task Bad_arguments_to_the_locking_API_are_refused_before_anything_is_sent()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-lockapi");
+        await using var mount = await host.MountAsync();
+        var file = await mount.OpenWriteAsync("f");
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => file.LockAsync(offset: -1));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => file.TryLockAsync(0, length: -5));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => file.TestLockAsync(long.MinValue));
+        // Past the largest offset a file has: the server's NLM4_FBIG, as a lock exception naming the file.
+        var tooFar = await Assert.ThrowsAsync<NfsLockException>(() => file.LockAsync(long.MaxValue, 2));
+        Assert.Equal(NfsNs.Protocols.Nlm4.Nlm4Status.FileTooBig, tooFar.Status);
+        Assert.Contains("/f", tooFar.Message);
+        await file.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => file.LockAsync());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => file.TestLockAsync());
+        Assert.Empty(host.Server.Locks);
+    }
+
+    [Fact]
     public async Task Nfsns_lock_timeout_0_tries_once_like_flock_w_0()
     {
         await using var host = await EmbeddedServerHost.StartAsync("nfsns-w0");
@@ -281,5 +300,27 @@ public sealed class HostileLockingTests
         string log = serve.Log;
         Assert.Contains("SM_NOTIFY for \\x1b]0;pwned\\x07\\x1b[2J", log);
         Assert.DoesNotContain(log.Replace("\n", "", StringComparison.Ordinal), c => char.IsControl(c));
+    }
+}
+
+/// <summary>Locking against ganesha without NLM (the shared pair): one clear error, at once.</summary>
+[Collection(GaneshaPairCollection.Name)]
+[Trait("Category", "Integration")]
+public sealed class NoLockManagerGaneshaTests(GaneshaPairFixture fixture)
+{
+    [Fact]
+    public async Task Locking_on_ganesha_without_NLM_fails_fast_naming_the_server_and_the_namespace()
+    {
+        await using var mount = await NfsMount.MountAsync(NfsUrl.Parse($"nfs://127.0.0.1/export?netns={fixture.A.Namespace.Name}"),
+            o => o with { Warn = _ => { } });
+        await using var file = await mount.OpenReadAsync(GaneshaPairFixture.HelloFile);
+        var started = Stopwatch.StartNew();
+        var refused = await Assert.ThrowsAsync<NfsLockException>(() => file.LockAsync(exclusive: false));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"took {started.Elapsed}");
+        Assert.Contains("no lock manager", refused.Message);
+        Assert.Contains(fixture.A.Namespace.Name, refused.Message);
+        // Nothing of ours is left registered in the server's rpcbind once the failed lock client is gone.
+        var rpcinfo = (await fixture.A.Namespace.RunAsync("rpcinfo", "-p", "127.0.0.1")).EnsureSuccess();
+        Assert.DoesNotContain("nlockmgr", rpcinfo.Stdout, StringComparison.Ordinal);
     }
 }
