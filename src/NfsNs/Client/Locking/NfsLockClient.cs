@@ -278,14 +278,20 @@ public sealed class NfsLockClient : IAsyncDisposable
     /// </summary>
     private async Task<Nlm4Status> LockOrUndoAsync(Nlm4Lock alock, bool block, bool exclusive, NfsLockOwner owner, CancellationToken cancellationToken)
     {
-        var call = SendLockAsync(alock, block, exclusive, reclaim: false, CancellationToken.None);
+        var late = new CancellationTokenSource();
+        var call = SendLockAsync(alock, block, exclusive, reclaim: false, late.Token);
+        bool abandoned = false;
         try
         {
             return await call.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            _ = UndoUnlessRefusedAsync(call, alock, owner);
+            // Its reply is waited for in the background, for a while: a hard connection would retry it forever, and
+            // every wait given up would add one more such call.
+            abandoned = true;
+            late.CancelAfter(AbandonedLockWait);
+            _ = UndoUnlessRefusedAsync(call, alock, owner, late);
             throw;
         }
         catch (Exception e) when (MayHaveBeenGranted(e))
@@ -293,24 +299,34 @@ public sealed class NfsLockClient : IAsyncDisposable
             await UndoGrantAsync(alock, owner).ConfigureAwait(false);
             throw;
         }
+        finally
+        {
+            if (!abandoned) late.Dispose();
+        }
     }
+
+    /// <summary>How long the reply to a LOCK given up on is waited for before its grant is presumed, and undone.</summary>
+    private static readonly TimeSpan AbandonedLockWait = TimeSpan.FromSeconds(30);
 
     /// <summary>A LOCK failed without an answer from the server (timeout, lost connection): it may have been granted.</summary>
     private static bool MayHaveBeenGranted(Exception e) => e is RpcException and not (RpcAcceptedException or RpcDeniedException);
 
-    private async Task UndoUnlessRefusedAsync(Task<Nlm4Status> call, Nlm4Lock alock, NfsLockOwner owner)
+    private async Task UndoUnlessRefusedAsync(Task<Nlm4Status> call, Nlm4Lock alock, NfsLockOwner owner, CancellationTokenSource late)
     {
-        try
+        using (late)
         {
-            if (await call.ConfigureAwait(false) != Nlm4Status.Granted) return;
-        }
-        catch (Exception e) when (!MayHaveBeenGranted(e))
-        {
-            return; // refused, or the client is closing (and its connection, and the server's view of us, with it)
-        }
-        catch (RpcException)
-        {
-            // No reply: it may have been granted.
+            try
+            {
+                if (await call.ConfigureAwait(false) != Nlm4Status.Granted) return;
+            }
+            catch (Exception e) when (e is OperationCanceledException || MayHaveBeenGranted(e))
+            {
+                // No reply (in time): it may have been granted.
+            }
+            catch (Exception)
+            {
+                return; // refused, or the client is closing (and its connection, and the server's view of us, with it)
+            }
         }
         await UndoGrantAsync(alock, owner).ConfigureAwait(false);
     }
@@ -531,11 +547,11 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         NfsFileLock[] leaving;
         lock (_lock) leaving = [.. _held.Where(which)];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // for them all: a dead server must not hold up closing
         foreach (var item in leaving)
         {
             try
             {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 await UnlockAsync(item, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is RpcException or NfsLockException or OperationCanceledException or ObjectDisposedException)
