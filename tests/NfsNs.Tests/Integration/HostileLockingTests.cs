@@ -118,6 +118,34 @@ public sealed class HostileLockingTests
     }
 
     [Fact]
+    public async Task A_port_111_that_accepts_and_never_answers_leaves_the_agent_polling_not_failing()
+    {
+        await using var ns = await TestNamespace.CreateAsync("nfsns-mute111");
+        using var handle = NfsNs.Namespaces.NetworkNamespace.Open(ns.Name);
+        var sockets = new NfsNs.Namespaces.NamespaceSocketFactory(handle);
+        // Something that is not a portmapper holds TCP and UDP 111: it takes connections and datagrams, and says nothing.
+        using var mute = sockets.ListenTcp(new System.Net.IPEndPoint(System.Net.IPAddress.Any, 111), 16);
+        using var muteUdp = sockets.BindUdp(new System.Net.IPEndPoint(System.Net.IPAddress.Any, 111));
+        var accepted = new List<System.Net.Sockets.Socket>();
+        var accepting = Task.Run(async () =>
+        {
+            try { while (true) accepted.Add(await mute.AcceptAsync()); }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }
+        });
+        var warnings = new List<string>();
+        var started = Stopwatch.StartNew();
+        await using (var agent = await NlmClientAgent.StartAsync(handle, Path.Combine(ns.StateDirectory, "client"), w => { lock (warnings) warnings.Add(w); }))
+        {
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), $"took {started.Elapsed}");
+            Assert.False(agent.CallbacksRegistered);
+            Assert.NotNull(agent.CallbackProblem);
+        }
+        mute.Dispose();
+        await accepting;
+        foreach (var socket in accepted) socket.Dispose();
+    }
+
+    [Fact]
     public async Task Nfsns_lock_timeout_0_tries_once_like_flock_w_0()
     {
         await using var host = await EmbeddedServerHost.StartAsync("nfsns-w0");

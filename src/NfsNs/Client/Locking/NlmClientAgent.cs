@@ -242,8 +242,9 @@ public sealed class NlmClientAgent : IAsyncDisposable
                 _registration = await RpcbindRegistration.RegisterAsync(_sockets, LocalRpcbind, services, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is RpcException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is RpcException or System.Net.Sockets.SocketException or IOException)
         {
+            // IOException: port 111 is held by something that is no portmapper (it did not answer ours).
             problems.Add($"cannot register the lock call-backs in {_namespace}: {e.Message}");
             services.Clear();
         }
