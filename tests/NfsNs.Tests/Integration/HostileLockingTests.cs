@@ -146,6 +146,33 @@ public sealed class HostileLockingTests
     }
 
     [Fact]
+    public async Task A_lock_that_could_not_be_released_keeps_its_server_monitored_for_the_next_start_to_tell()
+    {
+        await using var host = await EmbeddedServerHost.StartAsync("nfsns-unreleased");
+        string state = Path.Combine(host.Namespace.StateDirectory, "client-state");
+        var registry = new NfsClientRegistry();
+        using var ns = NfsNs.Namespaces.NetworkNamespace.Open(host.Namespace.Name);
+        var options = NfsMountOptions.FromUrl(NfsUrl.Parse(host.Url(extra: "&soft&timeo=5&retrans=0")), ns) with
+        {
+            LockStateDirectory = state, Warn = _ => { },
+        };
+        var mount = await NfsMount.MountAsync(options, registry);
+        var file = await mount.OpenWriteAsync("f");
+        var released = await file.LockAsync(0, 10);
+        await released.UnlockAsync();
+        await file.LockAsync(20, 10);
+        string record = Path.Combine(state, "sm", "127.0.0.1");
+        Assert.True(File.Exists(record));
+
+        // The server goes away before the client closes: the UNLOCK fails, and the server (once back) still has the
+        // lock. Only the record lets the next start tell it that we restarted, so it drops the lock.
+        await host.Server.DisposeAsync();
+        await file.DisposeAsync();
+        await mount.DisposeAsync();
+        Assert.True(File.Exists(record), "the server that still holds our lock was forgotten");
+    }
+
+    [Fact]
     public async Task Nfsns_lock_timeout_0_tries_once_like_flock_w_0()
     {
         await using var host = await EmbeddedServerHost.StartAsync("nfsns-w0");

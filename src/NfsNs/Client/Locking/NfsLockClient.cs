@@ -403,7 +403,17 @@ public sealed class NfsLockClient : IAsyncDisposable
             var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
             for (int attempt = 0; ; attempt++)
             {
-                var result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
+                Nlm4Result result;
+                try
+                {
+                    result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // The server may still hold it: it stays monitored, so the next start tells it we restarted.
+                    Volatile.Write(ref _unreleased, true);
+                    throw;
+                }
                 // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
                 // was lost in the restart anyway, so a few tries are enough.
                 if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
@@ -565,9 +575,12 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         await ReleaseAsync(_ => true).ConfigureAwait(false);
         _agent.Detach(this);
-        _agent.Unmonitor(this);
+        _agent.Unmonitor(this, forget: !Volatile.Read(ref _unreleased));
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>Whether an UNLOCK failed, so that the server may hold a lock of ours that we no longer know of.</summary>
+    private bool _unreleased;
 
     /// <summary>The locking part of the mount table.</summary>
     public NfsLockInfo Describe() => new(

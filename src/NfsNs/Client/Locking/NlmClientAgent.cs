@@ -389,11 +389,14 @@ public sealed class NlmClientAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>SM_UNMON, in process: the server is forgotten once no lock client of it remains.</summary>
-    internal void Unmonitor(NfsLockClient client)
+    /// <summary>
+    /// SM_UNMON, in process: the server is forgotten once no lock client of it remains — unless
+    /// <paramref name="forget"/> is false (it may still hold a lock of ours), so that the next start tells it.
+    /// </summary>
+    internal void Unmonitor(NfsLockClient client, bool forget = true)
     {
         if (!_monitored.TryRemove(client, out _)) return;
-        if (_monitored.Keys.Any(c => c.ServerName == client.ServerName)) return;
+        if (!forget || _monitored.Keys.Any(c => c.ServerName == client.ServerName)) return;
         try
         {
             _store.RemoveMonitored(client.ServerName);
