@@ -525,6 +525,7 @@ internal sealed class NfsNsCommandLine
             bool testing = result.GetValue(test);
             int words = result.GetResult(command)?.Tokens.Count ?? 0;
             if (!testing && words == 0) result.AddError("lock: give the command to run after the URL, e.g. nfsns lock URL -- make");
+            if (words > 0 && result.GetResult(command)!.Tokens[0].Value.Length == 0) result.AddError("lock: the command to run is an empty string");
             if (testing && words > 0) result.AddError("lock: --test runs no command");
             if (result.GetValue(wait) && result.GetValue(noWait)) result.AddError("lock: --wait and --nowait contradict each other");
             if (result.GetValue(noWait) && result.GetResult(timeout) is not null) result.AddError("lock: --timeout needs waiting; drop --nowait");
@@ -537,8 +538,9 @@ internal sealed class NfsNsCommandLine
                 return new LockOptions
                 {
                     Global = g, Console = _console, Url = g.ApplyTo(r.GetRequiredValue(url)),
-                    Command = r.GetValue(command) ?? [], Shared = r.GetValue(shared), Wait = !r.GetValue(noWait),
-                    Timeout = r.GetValue(timeout) is double seconds ? TimeSpan.FromSeconds(seconds) : null,
+                    // --timeout 0 tries once, as flock(1)'s -w 0 does (a deadline that passed already would never even ask).
+                    Command = r.GetValue(command) ?? [], Shared = r.GetValue(shared), Wait = !r.GetValue(noWait) && r.GetValue(timeout) is not 0.0,
+                    Timeout = r.GetValue(timeout) is double seconds and > 0 ? TimeSpan.FromSeconds(seconds) : null,
                     Offset = offset, Length = length, Test = r.GetValue(test), Json = r.GetValue(json),
                 };
             },

@@ -68,6 +68,9 @@ public static class LockCommand
             return Report(options, where, await file.TestLockAsync(options.Offset, options.Length, exclusive, cancellationToken));
 
         NfsFileLock held;
+        if (options.Global.Verbose)
+            options.Console.Error.WriteLine($"nfsns: locking {where} {(options.Length == 0 ? $"[{options.Offset}, end)" : $"[{options.Offset}, {options.Offset + options.Length})")}" +
+                $"{(options.Wait ? "" : " (not waiting)")}");
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             if (options.Timeout is { } timeout) deadline.CancelAfter(timeout);

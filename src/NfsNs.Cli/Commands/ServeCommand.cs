@@ -53,7 +53,7 @@ public static class ServeCommand
         var error = options.Console.Error;
         void Log(string line)
         {
-            lock (error) error.WriteLine($"nfsns serve: {line}");
+            lock (error) error.WriteLine($"nfsns serve: {WithoutControlCharacters(line)}");
         }
 
         IReadOnlyList<NfsExport> exports = options.ExportsFile is { } file
@@ -200,5 +200,21 @@ public static class ServeCommand
         string state = Path.Combine(root, hash);
         System.IO.Directory.CreateDirectory(state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return state;
+    }
+
+    /// <summary>
+    /// Log lines carry what clients chose — caller_name, mon_name, file names — and go to the operator's terminal:
+    /// control characters there are shown as <c>\xNN</c>, so no client can rewrite the screen or forge a line.
+    /// </summary>
+    internal static string WithoutControlCharacters(string line)
+    {
+        if (!line.Any(char.IsControl)) return line;
+        var text = new System.Text.StringBuilder(line.Length + 16);
+        foreach (char c in line)
+        {
+            if (char.IsControl(c)) text.Append($"\\x{(int)c:x2}");
+            else text.Append(c);
+        }
+        return text.ToString();
     }
 }

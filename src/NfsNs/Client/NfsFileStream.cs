@@ -26,6 +26,9 @@ namespace NfsNs.Client;
 public sealed class NfsFileStream : Stream
 {
     private readonly NfsMount _mount;
+
+    /// <summary>The mount the stream was opened through.</summary>
+    internal NfsMount Mount => _mount;
     private readonly NfsVolumeClient _nfs;
     private readonly string _path;
     private readonly bool _canRead, _canWrite;
@@ -459,6 +462,7 @@ public sealed class NfsFileStream : Stream
 
     private NfsLockOwner? _lockOwner;
     private readonly List<NfsFileLock> _locks = [];
+    private readonly CancellationTokenSource _closing = new();
 
     /// <summary>This stream's lock owner: every stream is an owner of its own, like an open file description.</summary>
     public NfsLockOwner LockOwner => LazyInitializer.EnsureInitialized(ref _lockOwner, NfsLockOwner.Create);
@@ -476,10 +480,30 @@ public sealed class NfsFileStream : Stream
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         CheckRange(offset, length);
-        var client = await _mount.GetLockClientAsync(cancellationToken).ConfigureAwait(false);
-        var held = await client.LockAsync(this, LockOwner, offset, length, exclusive, wait, _path, cancellationToken).ConfigureAwait(false);
-        lock (_locks) _locks.Add(held);
-        return held;
+        // Closing the stream ends a wait for one of its locks: nobody would ever release what it brought.
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        NfsFileLock held;
+        try
+        {
+            var client = await _mount.GetLockClientAsync(waiting.Token).ConfigureAwait(false);
+            held = await client.LockAsync(this, LockOwner, offset, length, exclusive, wait, _path, waiting.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(_path, $"{_path} was closed while waiting for a lock on it");
+        }
+        lock (_locks)
+        {
+            // Granted just as the stream closed (after it released its locks): give it back, as fcntl(2) does when
+            // a close races a lock.
+            if (!_disposed)
+            {
+                _locks.Add(held);
+                return held;
+            }
+        }
+        await ReleaseQuietlyAsync(held).ConfigureAwait(false);
+        throw new ObjectDisposedException(_path, $"{_path} was closed while waiting for a lock on it");
     }
 
     /// <summary>As <see cref="LockAsync"/> without waiting: null instead of an exception when another owner holds the range.</summary>
@@ -524,17 +548,19 @@ public sealed class NfsFileStream : Stream
             locks = [.. _locks];
             _locks.Clear();
         }
-        foreach (var held in locks)
+        foreach (var held in locks) await ReleaseQuietlyAsync(held).ConfigureAwait(false);
+    }
+
+    private async Task ReleaseQuietlyAsync(NfsFileLock held)
+    {
+        try
         {
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await held.UnlockAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or Rpc.RpcException or OperationCanceledException)
-            {
-                _mount.Options.Warn?.Invoke($"could not release {held} on close: {e.Message}");
-            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await held.UnlockAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or Rpc.RpcException or OperationCanceledException)
+        {
+            _mount.Options.Warn?.Invoke($"could not release {held} on close: {e.Message}");
         }
     }
 
@@ -553,7 +579,8 @@ public sealed class NfsFileStream : Stream
         }
         finally
         {
-            _disposed = true;
+            lock (_locks) _disposed = true;
+            await _closing.CancelAsync().ConfigureAwait(false);
             if (_lockOwner is not null) await ReleaseLocksAsync().ConfigureAwait(false);
             DiscardReadAhead();
             if (_writeBuffer is not null) ArrayPool<byte>.Shared.Return(_writeBuffer);

@@ -691,6 +691,8 @@ public sealed class NfsMount : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Unmounting?.Invoke(this);
+        // Locks of streams left open go with the mount; another mount may share the server's lock client.
+        if (_server.LockClient is { } locks) await locks.ReleaseAsync(held => held.Stream.Mount == this).ConfigureAwait(false);
         _registry.Remove(this);
         // UMNT is advisory (RFC 1813 appendix I.4.3): the server forgets us from its DUMP list. Best effort, brief.
         if (MountEndPoint is not null)

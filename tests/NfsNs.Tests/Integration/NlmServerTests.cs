@@ -43,7 +43,7 @@ public sealed class NlmServerTests
         public RpcConnection Connection { get; }
         public Nlm4Client Nlm { get; }
         public NsmClient Nsm { get; }
-        public NetObj Owner => new(Encoding.ASCII.GetBytes($"{Svid}@{Name}"));
+        public NetObj Owner => new(Encoding.ASCII.GetBytes($"{Svid}@{Name}").Take(Nlm4.MaxNetObjSize).ToArray());
 
         public NetObj NextCookie() => new(BitConverter.GetBytes(Interlocked.Increment(ref _cookie) + Svid * 1000));
 
@@ -511,5 +511,120 @@ public sealed class NlmServerTests
         var rpcinfo = (await ns.RunAsync("rpcinfo", "-p", "127.0.0.1")).EnsureSuccess();
         Assert.DoesNotContain("nlockmgr", rpcinfo.Stdout, StringComparison.Ordinal);
         await off.StopAsync();
+    }
+
+    // ---- hostile clients ---------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Extreme_owners_ranges_and_requests_for_nothing_get_specific_answers()
+    {
+        await using var s = await StartAsync("nlm-extreme");
+        await using var a = new LockClient(s.Host, "127.0.0.2", new string('a', Nlm4.MaxStringLength), svid: int.MinValue);
+        await using var b = new LockClient(s.Host, "127.0.0.3", "client-b", svid: int.MaxValue);
+
+        // The largest owner handle and caller_name the protocol allows, svid at both ends of its range.
+        var bigOwner = new NetObj(Enumerable.Range(0, Nlm4.MaxNetObjSize).Select(i => (byte)i).ToArray());
+        var alock = a.Describe(s.File, 0, 10) with { OwnerHandle = bigOwner };
+        Assert.Equal(Nlm4Status.Granted, (await a.Nlm.LockAsync(new Nlm4LockArgs(a.NextCookie(), false, true, alock, false, 5))).Status);
+        var test = await b.TestAsync(s.File, 5, 1);
+        Assert.Equal((Nlm4Status.Denied, int.MinValue), (test.Status, test.Holder!.Svid));
+        Assert.Equal(bigOwner, test.Holder.OwnerHandle);
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(s.File, 10, 0)); // [10, end) touches but does not overlap
+
+        // Ranges past the largest file offset (2^63 - 1), including ones whose end overflows 64 bits.
+        Assert.Equal(Nlm4Status.FileTooBig, await a.LockAsync(s.File, 1UL << 63, 0));
+        Assert.Equal(Nlm4Status.FileTooBig, await a.LockAsync(s.File, ulong.MaxValue, 2));
+        Assert.Equal(Nlm4Status.FileTooBig, await a.LockAsync(s.File, 5, ulong.MaxValue));
+        Assert.Equal(Nlm4Status.FileTooBig, (await a.TestAsync(s.File, ulong.MaxValue, 0)).Status);
+        Assert.Equal(Nlm4Status.FileTooBig, await a.UnlockAsync(s.File, ulong.MaxValue - 1, 5));
+
+        // Requests for nothing (this owner of A's holds nothing): UNLOCK of a range never locked is fine, CANCEL of
+        // no queued request is DENIED.
+        Assert.Equal(Nlm4Status.Granted, await a.UnlockAsync(s.File, 0, 0));
+        Assert.Equal(Nlm4Status.Denied, await a.CancelAsync(s.File, 1000, 10));
+        // An owner handle one byte over the limit does not decode.
+        var tooBig = await Assert.ThrowsAsync<RpcAcceptedException>(() => a.Connection.CallAsync(Nlm4.Program, Nlm4.Version, (uint)Nlm4Procedure.Lock,
+            RpcCredentials.None, new RawArgs(w =>
+            {
+                w.WriteOpaque([1]);
+                w.WriteBool(false);
+                w.WriteBool(true);
+                w.WriteString("x");
+                w.WriteOpaque(s.File.Bytes);
+                w.WriteOpaque(new byte[Nlm4.MaxNetObjSize + 1]);
+                w.WriteInt32(1);
+                w.WriteUInt64(0);
+                w.WriteUInt64(0);
+                w.WriteBool(false);
+                w.WriteInt32(1);
+            }), XdrVoid.Read, CancellationToken.None));
+        Assert.Equal(RpcAcceptStat.GarbageArgs, tooBig.Stat);
+        Assert.Equal(2, s.Server.Locks.Count);
+
+        // FREE_ALL frees only the sender's own locks, whatever name it gives.
+        await b.Nlm.FreeAllAsync(new Nlm4Notify(a.Name, 99));
+        Assert.Equal(2, s.Server.Locks.Count);
+        await b.Nlm.FreeAllAsync(new Nlm4Notify("client-b", 99));
+        Assert.Equal(a.Name, Assert.Single(s.Server.Locks).Owner.Host.Name);
+    }
+
+    private sealed class RawArgs(Action<XdrWriter> write) : IXdrWritable
+    {
+        public void Write(XdrWriter writer) => write(writer);
+    }
+
+    [Fact]
+    public async Task A_handle_of_an_export_the_client_may_not_use_is_refused()
+    {
+        var open = EmbeddedServerHost.MemoryExport("/export");
+        var closed = EmbeddedServerHost.MemoryExport("/private", new Server.NfsExportOptions
+        {
+            Squash = Server.FileSystem.SquashMode.None,
+            AllowedClients = [IPNetwork.Parse("127.0.0.1/32"), IPNetwork.Parse("127.0.0.3/32")],
+        }, exportId: 2);
+        await using var host = await EmbeddedServerHost.StartAsync("nlm-exports", open, closed);
+        await using var mount = await host.MountAsync("/private");
+        await using (var file = await mount.OpenWriteAsync("f")) await file.WriteAsync(new byte[1]);
+        var fh = await mount.LookupAsync("f");
+        await using var a = new LockClient(host, "127.0.0.2", "client-a", svid: 1);
+        await using var b = new LockClient(host, "127.0.0.3", "client-b", svid: 2);
+        Assert.Equal(Nlm4Status.Failed, await a.LockAsync(fh, 0, 0));
+        Assert.Equal(Nlm4Status.Failed, (await a.TestAsync(fh, 0, 0)).Status);
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(fh, 0, 0));
+        Assert.Single(host.Server.Locks);
+    }
+
+    [Fact]
+    public async Task One_address_cannot_exceed_the_servers_limits_by_changing_its_caller_name()
+    {
+        var limits = new Server.Locking.ByteRangeLockLimits { MaxLocksPerHost = 4, MaxLocks = 8, MaxQueuedPerHost = 2, MaxQueued = 4 };
+        await using var s = await StartAsync("nlm-limits", configure: o => o with { LockLimits = limits });
+        var clients = new List<LockClient>();
+        try
+        {
+            for (int i = 0; i < 5; i++) clients.Add(new LockClient(s.Host, "127.0.0.2", $"name-{i}", svid: i + 1));
+            int locked = 0, shared = 0;
+            foreach (var client in clients)
+            {
+                for (ulong n = 0; n < 4; n++)
+                {
+                    var status = await client.LockAsync(s.File, n * 10 + (ulong)clients.IndexOf(client) * 100, 1);
+                    Assert.True(status is Nlm4Status.Granted or Nlm4Status.DeniedNoLocks, $"{status}");
+                    if (status == Nlm4Status.Granted) locked++;
+                    var share = await client.Connection.CallAsync(Nlm4.Program, Nlm4.Version, (uint)Nlm4Procedure.Share, RpcCredentials.None,
+                        new Nlm4ShareArgs(client.NextCookie(), client.Name, new NetObj(s.File.Bytes), new NetObj([(byte)n]),
+                            Nlm4ShareMode.DenyNone, Nlm4ShareAccess.Read, false), Nlm4ShareResult.Read, CancellationToken.None);
+                    Assert.True(share.Status is Nlm4Status.Granted or Nlm4Status.DeniedNoLocks, $"{share.Status}");
+                    if (share.Status == Nlm4Status.Granted) shared++;
+                }
+            }
+            Assert.Equal(8, locked);
+            Assert.True(shared <= 8, $"{shared} share reservations held, over the server's limit of 8");
+            Assert.True(s.Server.ShareReservations.Count <= 8);
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
     }
 }

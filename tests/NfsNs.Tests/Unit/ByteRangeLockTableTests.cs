@@ -49,6 +49,17 @@ public sealed class ByteRangeLockTableTests
     }
 
     [Fact]
+    public void A_range_without_others_leaves_the_uncovered_pieces()
+    {
+        Assert.Equal([R(0, 10)], R(0, 10).Without([]));
+        Assert.Equal([R(0, 2), R(5, 5)], R(0, 10).Without([R(2, 3), R(50, 1)]));
+        Assert.Equal([R(0, 2), R(8, 2)], R(0, 10).Without([R(4, 4), R(2, 3)]));
+        Assert.Empty(R(0, 10).Without([R(0, 0)]));
+        Assert.Equal([R(0, 1), R(20, 0)], R(0, 0).Without([R(1, 19)]));
+        Assert.Equal([R(0, 5)], R(0, 0).Without([R(5, 0), R(7, 1)]));
+    }
+
+    [Fact]
     public void Shared_locks_coexist_and_exclusive_ones_conflict_with_other_owners_only()
     {
         var table = new ByteRangeLockTable<string>();
@@ -255,5 +266,16 @@ public sealed class ShareReservationTableTests
         Assert.False(shares.Unshare("f", HostA, Oh1));
         Assert.Equal(2, shares.ReleaseHosts(h => h == HostB));
         Assert.Empty(shares.Reservations);
+    }
+
+    [Fact]
+    public void The_table_is_bounded_however_many_names_one_address_uses()
+    {
+        var shares = new ShareReservationTable<string>(maxPerHost: 2, max: 3);
+        var statuses = Enumerable.Range(0, 5).Select(i =>
+            shares.Share("f", HostA with { Name = $"name-{i}" }, Oh1, Nlm4ShareAccess.Read, Nlm4ShareMode.DenyNone)).ToList();
+        Assert.Equal([Nlm4Status.Granted, Nlm4Status.Granted, Nlm4Status.Granted, Nlm4Status.DeniedNoLocks, Nlm4Status.DeniedNoLocks], statuses);
+        // Replacing one's own reservation still works at the limit.
+        Assert.Equal(Nlm4Status.Granted, shares.Share("f", HostA with { Name = "name-0" }, Oh1, Nlm4ShareAccess.ReadWrite, Nlm4ShareMode.DenyNone));
     }
 }

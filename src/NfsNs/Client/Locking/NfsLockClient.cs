@@ -5,6 +5,7 @@ using NfsNs.Protocols.Nfs3;
 using NfsNs.Protocols.Nlm4;
 using NfsNs.Protocols.Portmap;
 using NfsNs.Rpc;
+using NfsNs.Server.Locking;
 
 namespace NfsNs.Client.Locking;
 
@@ -29,7 +30,9 @@ public sealed class NfsLockClient : IAsyncDisposable
     private readonly Action<string>? _warn;
     private readonly Lock _lock = new();
     private readonly List<NfsFileLock> _held = [];
-    private int _reclaiming;
+    private int _reclaimsWanted;
+    /// <summary>The NSM state of the server's last restart we reclaimed for (none yet: a value no state has).</summary>
+    private long _lastServerState = long.MinValue;
 
     private NfsLockClient(NfsServerConnection server, NlmClientAgent agent, RpcConnection connection, string callerName, Action<string>? warn)
     {
@@ -78,19 +81,12 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
         catch (RpcProgramNotRegisteredException e)
         {
-            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager (NLM v4 is not registered " +
-                "with its rpcbind; if it serves one on a port of its own, give it with nlmport=)", e);
+            throw NoLockManager(server, "NLM v4 is not registered with its rpcbind", e);
         }
         catch (RpcConnectionException e) when (nlmPort is null)
         {
             throw new NfsLockException($"cannot ask rpcbind at {address}:111 in {server.Namespace} for the lock manager: {e.Message} " +
                 "(a server without a portmapper needs nlmport= for locking, as nfsport= and mountport= for the rest)", e);
-        }
-        if (port == agent.CallbackEndPoint.Port && nlmPort is null)
-        {
-            // The namespace's rpcbind is our agent's own portmapper (no other existed): it knows no server NLM.
-            throw new NfsLockException($"the NFS server {address} in {server.Namespace} has no lock manager registered with a " +
-                "portmapper there (the one answering is this process's own lock agent); give its port with nlmport=");
         }
         var connection = new RpcConnection(sockets, new IPEndPoint(address, port), new RpcConnectionOptions
         {
@@ -103,14 +99,29 @@ public sealed class NfsLockClient : IAsyncDisposable
         try
         {
             var nlm = new Nlm4Client(new RpcProgramClient(connection, Nlm4.Program, Nlm4.Version, RpcCredentials.None));
+            // A hard connection would retry forever: like mounting, finding the lock manager gives up in time.
+            var limit = options.EffectiveMountTimeout;
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                timeout.CancelAfter(options.EffectiveMountTimeout);
-                await nlm.NullAsync(timeout.Token).ConfigureAwait(false);
+                timeout.CancelAfter(limit);
+                try
+                {
+                    await nlm.NullAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new NfsLockException($"the lock manager (NLM v4) of the NFS server, {connection.Describe()}, did not answer within " +
+                        $"{limit.TotalSeconds:0.#} s: {connection.LastConnectError ?? "no reply"}");
+                }
             }
             var local = connection.LocalEndPoint as IPEndPoint
                 ?? throw new NfsLockException($"NLM connection to {connection.Describe()} has no local address");
             var callerAddress = local.Address.IsIPv4MappedToIPv6 ? local.Address.MapToIPv4() : local.Address;
+            // In one namespace, a server without NLM leaves the rpcbind entry to our own agent, which registered there:
+            // its "NLM" answers NULL and nothing else.
+            if (port == agent.CallbackEndPoint.Port && callerAddress.Equals(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address))
+                throw NoLockManager(server, $"the NLM v4 registered at {address}:{port} is this process's own lock agent");
+            await agent.WaitForNoticeAsync(address, cancellationToken).ConfigureAwait(false);
             var client = new NfsLockClient(server, agent, connection, callerAddress.ToString(), options.Warn);
             agent.Attach(client);
             return client;
@@ -122,6 +133,18 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
     }
 
+    private static NfsLockException NoLockManager(NfsServerConnection server, string why, Exception? inner = null) =>
+        new($"the NFS server {server.Key.Server.Address} in {server.Namespace} has no lock manager ({why}); it serves no locks, " +
+            "unless on a port of its own: give that with nlmport=", inner);
+
+    /// <summary>
+    /// A lock procedure the NLM service at our port does not implement: it is a client's lock agent (registered in a
+    /// namespace whose server has no NLM), not a server's lock manager.
+    /// </summary>
+    private NfsLockException NotALockManager(RpcAcceptedException e) =>
+        new($"the NFS server {ServerAddress} in {_server.Namespace} has no lock manager: the NLM v4 service at {_connection.Describe()} " +
+            $"does not implement {RpcPrograms.Describe(e.Call.Program, e.Call.Version, e.Call.Procedure)} (it is a client's lock agent, registered there because the server has none)", e);
+
     private static NetObj NextCookie() => new(BitConverter.GetBytes(Interlocked.Increment(ref s_nextCookie)));
 
     private Nlm4Lock Describe(NfsFileHandle file, NfsLockOwner owner, long offset, long length) =>
@@ -132,12 +155,20 @@ public sealed class NfsLockClient : IAsyncDisposable
     internal async Task<NfsLockHolder?> TestAsync(NfsFileHandle file, NfsLockOwner owner, long offset, long length, bool exclusive, string path,
         CancellationToken cancellationToken)
     {
-        var result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+        Nlm4TestResult result;
+        try
+        {
+            result = await _nlm.TestAsync(new Nlm4TestArgs(NextCookie(), exclusive, Describe(file, owner, offset, length)), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcAcceptedException e) when (e.Stat == RpcAcceptStat.ProcUnavail)
+        {
+            throw NotALockManager(e);
+        }
         return result.Status switch
         {
             Nlm4Status.Granted => null,
             Nlm4Status.Denied when result.Holder is { } holder => new NfsLockHolder(holder.Exclusive, holder.Svid,
-                Encoding.ASCII.GetString(holder.OwnerHandle.Bytes), (long)holder.Offset, (long)holder.Length),
+                NfsLockHolder.Readable(holder.OwnerHandle.Bytes), (long)holder.Offset, (long)holder.Length),
             // During a grace period a server cannot say (its locks are still being reclaimed): say so, do not wait.
             _ => throw new NfsLockException(path, "TEST", result.Status),
         };
@@ -157,7 +188,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         string path, CancellationToken cancellationToken)
     {
         var alock = Describe(stream.Handle, owner, offset, length);
-        var first = await SendLockAsync(alock, block: false, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+        var first = await LockOrUndoAsync(alock, block: false, exclusive, owner, cancellationToken).ConfigureAwait(false);
         if (first == Nlm4Status.Granted) return Held(stream, owner, offset, length, exclusive, path);
         if (!wait)
         {
@@ -198,7 +229,7 @@ public sealed class NfsLockClient : IAsyncDisposable
         {
             while (true)
             {
-                var status = await SendLockAsync(alock, block: wait, exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+                var status = await LockOrUndoAsync(alock, block: wait, exclusive, owner, cancellationToken).ConfigureAwait(false);
                 switch (status)
                 {
                     case Nlm4Status.Granted:
@@ -219,33 +250,133 @@ public sealed class NfsLockClient : IAsyncDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or RpcException)
         {
-            await CancelQuietlyAsync(alock, exclusive, pending.Granted.IsCompletedSuccessfully).ConfigureAwait(false);
+            // Giving up the wait: from now on a GRANTED is refused (so the server takes the lock back); the queued
+            // request is withdrawn; and a GRANTED we accepted before that is undone, since nobody will hold the lock.
+            bool granted = await pending.WithdrawAsync().ConfigureAwait(false);
+            await CancelQuietlyAsync(alock, exclusive).ConfigureAwait(false);
+            if (granted) await UndoGrantAsync(alock, owner).ConfigureAwait(false);
             throw;
         }
     }
 
-    /// <summary>
-    /// Gives up a blocked request: CANCEL removes it from the server's queue; if the grant raced us (its call-back
-    /// already arrived), the lock is ours and is released again with UNLOCK.
-    /// </summary>
-    private async Task CancelQuietlyAsync(Nlm4Lock alock, bool exclusive, bool granted)
+    /// <summary>CANCEL of a blocked request we gave up; best effort, brief.</summary>
+    private async Task CancelQuietlyAsync(Nlm4Lock alock, bool exclusive)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
             await _nlm.CancelAsync(new Nlm4CancelArgs(NextCookie(), true, exclusive, alock), timeout.Token).ConfigureAwait(false);
-            if (granted) await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RpcException or OperationCanceledException)
+        catch (Exception e) when (e is RpcException or OperationCanceledException or ObjectDisposedException)
         {
             _warn?.Invoke($"could not cancel the blocked lock {alock.DescribeRange()} at {_connection.Describe()}: {e.Message}");
         }
     }
 
-    private async Task<Nlm4Status> SendLockAsync(Nlm4Lock alock, bool block, bool exclusive, bool reclaim, CancellationToken cancellationToken) =>
-        (await _nlm.LockAsync(new Nlm4LockArgs(NextCookie(), block, exclusive, alock, reclaim, _agent.State), cancellationToken).ConfigureAwait(false)).Status;
+    /// <summary>
+    /// A LOCK the caller may give up on while it is at the server: the call itself is not abandoned, and when the
+    /// server granted it after all (or its reply never came, so it may have), the grant is undone — a request given up
+    /// must not leave a lock held at the server by nobody (cf. Linux's nlmclnt_lock, which unlocks on a fatal error).
+    /// </summary>
+    private async Task<Nlm4Status> LockOrUndoAsync(Nlm4Lock alock, bool block, bool exclusive, NfsLockOwner owner, CancellationToken cancellationToken)
+    {
+        var late = new CancellationTokenSource();
+        var call = SendLockAsync(alock, block, exclusive, reclaim: false, late.Token);
+        bool abandoned = false;
+        try
+        {
+            return await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Its reply is waited for in the background, for a while: a hard connection would retry it forever, and
+            // every wait given up would add one more such call.
+            abandoned = true;
+            late.CancelAfter(AbandonedLockWait);
+            _ = UndoUnlessRefusedAsync(call, alock, owner, late);
+            throw;
+        }
+        catch (Exception e) when (MayHaveBeenGranted(e))
+        {
+            await UndoGrantAsync(alock, owner).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            if (!abandoned) late.Dispose();
+        }
+    }
+
+    /// <summary>How long the reply to a LOCK given up on is waited for before its grant is presumed, and undone.</summary>
+    private static readonly TimeSpan AbandonedLockWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>A LOCK failed without an answer from the server (timeout, lost connection): it may have been granted.</summary>
+    private static bool MayHaveBeenGranted(Exception e) => e is RpcException and not (RpcAcceptedException or RpcDeniedException);
+
+    private async Task UndoUnlessRefusedAsync(Task<Nlm4Status> call, Nlm4Lock alock, NfsLockOwner owner, CancellationTokenSource late)
+    {
+        using (late)
+        {
+            try
+            {
+                if (await call.ConfigureAwait(false) != Nlm4Status.Granted) return;
+            }
+            catch (Exception e) when (e is OperationCanceledException || MayHaveBeenGranted(e))
+            {
+                // No reply (in time): it may have been granted.
+            }
+            catch (Exception)
+            {
+                return; // refused, or the client is closing (and its connection, and the server's view of us, with it)
+            }
+        }
+        await UndoGrantAsync(alock, owner).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Releases what a LOCK given up on may have been granted. The owner's locks held in that range must survive
+    /// (the grant merged with them there, fcntl style): only the parts they do not cover are unlocked, and then they
+    /// are asserted again, which puts back a type the grant changed (re-locking one's own range never conflicts).
+    /// </summary>
+    private async Task UndoGrantAsync(Nlm4Lock alock, NfsLockOwner owner)
+    {
+        var range = LockRange.FromOffsetLength(alock.Offset, alock.Length);
+        NfsFileLock[] kept;
+        lock (_lock) kept = [.. _held.Where(h => ReferenceEquals(h.Owner, owner) && !h.IsLost && h.Range.Overlaps(range))];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            foreach (var piece in range.Without(kept.Select(k => k.Range)))
+            {
+                var unlock = alock with { Offset = piece.Start, Length = piece.Length };
+                await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), unlock), timeout.Token).ConfigureAwait(false);
+            }
+            foreach (var item in kept)
+            {
+                var again = alock with { Offset = (ulong)item.Offset, Length = (ulong)item.Length };
+                var status = await SendLockAsync(again, block: false, item.Exclusive, reclaim: false, timeout.Token).ConfigureAwait(false);
+                if (status != Nlm4Status.Granted) Lose(item, again, $"restoring it after an abandoned request answered {status.WireName()}");
+            }
+        }
+        catch (Exception e) when (e is RpcException or NfsLockException or OperationCanceledException or ObjectDisposedException)
+        {
+            _warn?.Invoke($"could not release {alock.DescribeRange()}, which the server may have granted to a request given up, at {_connection.Describe()}: {e.Message}");
+        }
+    }
+
+    private async Task<Nlm4Status> SendLockAsync(Nlm4Lock alock, bool block, bool exclusive, bool reclaim, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _nlm.LockAsync(new Nlm4LockArgs(NextCookie(), block, exclusive, alock, reclaim, _agent.State), cancellationToken).ConfigureAwait(false)).Status;
+        }
+        catch (RpcAcceptedException e) when (e.Stat == RpcAcceptStat.ProcUnavail)
+        {
+            throw NotALockManager(e);
+        }
+    }
 
     private NfsFileLock Held(NfsFileStream stream, NfsLockOwner owner, long offset, long length, bool exclusive, string path)
     {
@@ -344,53 +475,85 @@ public sealed class NfsLockClient : IAsyncDisposable
 
     internal async Task UnlockAsync(NfsFileLock held, CancellationToken cancellationToken)
     {
-        lock (_lock)
+        // Not while the lock is being reclaimed: a reclaim that reached the server after our UNLOCK would hold it again.
+        await held.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (!_held.Remove(held)) return;
-        }
-        if (held.IsLost) return;
-        var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
-        for (int attempt = 0; ; attempt++)
-        {
-            var result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
-            // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
-            // was lost in the restart anyway, so a few tries are enough.
-            if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
+            lock (_lock)
             {
-                await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
-                continue;
+                if (!_held.Remove(held)) return;
             }
-            if (result.Status != Nlm4Status.Granted) throw new NfsLockException(held.Path, "UNLOCK", result.Status);
-            return;
+            if (held.IsLost) return;
+            var alock = Describe(held.Stream.Handle, held.Owner, held.Offset, held.Length);
+            for (int attempt = 0; ; attempt++)
+            {
+                Nlm4Result result;
+                try
+                {
+                    result = await _nlm.UnlockAsync(new Nlm4UnlockArgs(NextCookie(), alock), cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // The server may still hold it: it stays monitored, so the next start tells it we restarted.
+                    Volatile.Write(ref _unreleased, true);
+                    throw;
+                }
+                // NLM4_DENIED_GRACE_PERIOD for an UNLOCK means "ask again after the grace period" (XNFS 10); the lock
+                // was lost in the restart anyway, so a few tries are enough.
+                if (result.Status == Nlm4Status.DeniedGracePeriod && attempt < 20)
+                {
+                    await Task.Delay(GraceRetryDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                if (result.Status != Nlm4Status.Granted) throw new NfsLockException(held.Path, "UNLOCK", result.Status);
+                return;
+            }
+        }
+        finally
+        {
+            held.Gate.Release();
         }
     }
 
     // ---- server restart --------------------------------------------------------------------------------------------
 
-    /// <summary>Whether an SM_NOTIFY naming <paramref name="monName"/> and sent from <paramref name="from"/> is about our server.</summary>
-    internal bool IsServer(string monName, IPAddress from) =>
-        monName == ServerName || from.Equals(ServerAddress)
-        || (IPAddress.TryParse(monName, out var named) && named.Equals(ServerAddress));
+    /// <summary>
+    /// Whether an SM_NOTIFY sent from <paramref name="from"/> is our server's. Its source address decides, not the
+    /// mon_name it announces (a host name there, such as sm-notify sends, means nothing across namespaces): anyone in
+    /// the namespace can call the agent, and a notice "on behalf of" our server from elsewhere must not move our locks.
+    /// </summary>
+    internal bool IsServer(IPAddress from) => from.Equals(ServerAddress);
 
     /// <summary>
     /// The server restarted and forgot our locks: re-acquire every one with reclaim set, which the server accepts
     /// during its grace period (RFC 1813 appendix II, XNFS 10 "reclaim"). A refused reclaim loses that lock: it is
-    /// marked lost and a warning names it (the kernel client would send SIGLOST or fail later I/O).
+    /// marked lost and a warning names it (the kernel client would send SIGLOST or fail later I/O). False when the
+    /// notice repeats the restart last acted on (sm-notify retransmits until answered; over UDP every copy arrives).
+    /// A restart noticed while a reclaim runs makes it go round again once it ends.
     /// </summary>
-    internal void ServerRestarted(int serverState)
+    internal bool ServerRestarted(int serverState)
     {
-        if (Interlocked.Exchange(ref _reclaiming, 1) == 1) return;
+        if (Interlocked.Exchange(ref _lastServerState, serverState) == serverState) return false;
+        if (Interlocked.Increment(ref _reclaimsWanted) > 1) return true;
         _ = Task.Run(async () =>
         {
-            try
+            int wanted;
+            do
             {
-                await ReclaimAsync().ConfigureAwait(false);
+                wanted = Volatile.Read(ref _reclaimsWanted);
+                try
+                {
+                    await ReclaimAsync().ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // In the background nobody else would see it; and the next notice must still find us able to reclaim.
+                    _warn?.Invoke($"reclaiming the locks held at {_connection.Describe()} failed: {e.Message}");
+                }
             }
-            finally
-            {
-                Volatile.Write(ref _reclaiming, 0);
-            }
+            while (Interlocked.Add(ref _reclaimsWanted, -wanted) > 0);
         });
+        return true;
     }
 
     /// <summary>Re-acquires every held lock with reclaim set (also callable directly, for tests and operators).</summary>
@@ -398,43 +561,62 @@ public sealed class NfsLockClient : IAsyncDisposable
     {
         NfsFileLock[] held;
         lock (_lock) held = [.. _held];
-        foreach (var item in held.Where(h => !h.IsLost))
+        foreach (var item in held)
         {
-            var alock = Describe(item.Stream.Handle, item.Owner, item.Offset, item.Length);
-            Nlm4Status status;
+            // One at a time with its UNLOCK: an application that unlocks meanwhile must not find it held again.
+            await item.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
+                if (!item.IsLost && Holds(item)) await ReclaimAsync(item, cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException e)
+            finally
             {
-                _warn?.Invoke($"reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
-                continue;
+                item.Gate.Release();
             }
-            if (status == Nlm4Status.DeniedGracePeriod)
-            {
-                // "Not in a grace period": this server did not forget its locks (a status monitor restarted without
-                // it, or a notice came late). A plain LOCK tells: the same owner's lock is granted again if the server
-                // still has it or the range stayed free; a conflict means someone else took it, and it is lost.
-                try
-                {
-                    status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
-                }
-                catch (RpcException e)
-                {
-                    _warn?.Invoke($"re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
-                    continue;
-                }
-            }
-            if (status == Nlm4Status.Granted)
-            {
-                Interlocked.Increment(ref _reclaims);
-                continue;
-            }
-            item.MarkLost();
-            Interlocked.Increment(ref _lost);
-            _warn?.Invoke($"lock {alock.DescribeRange()} of {item.Path} was lost when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
         }
+    }
+
+    private async Task ReclaimAsync(NfsFileLock item, CancellationToken cancellationToken)
+    {
+        var alock = Describe(item.Stream.Handle, item.Owner, item.Offset, item.Length);
+        Nlm4Status status;
+        try
+        {
+            status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or NfsLockException or ObjectDisposedException)
+        {
+            _warn?.Invoke($"reclaiming lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+            return;
+        }
+        if (status == Nlm4Status.DeniedGracePeriod)
+        {
+            // "Not in a grace period": this server did not forget its locks (a status monitor restarted without
+            // it, or a notice came late). A plain LOCK tells: the same owner's lock is granted again if the server
+            // still has it or the range stayed free; a conflict means someone else took it, and it is lost.
+            try
+            {
+                status = await SendLockAsync(alock, block: false, item.Exclusive, reclaim: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RpcException or NfsLockException or ObjectDisposedException)
+            {
+                _warn?.Invoke($"re-taking lock {alock.DescribeRange()} of {item.Path} at {_connection.Describe()} failed: {e.Message}");
+                return;
+            }
+        }
+        if (status == Nlm4Status.Granted)
+        {
+            Interlocked.Increment(ref _reclaims);
+            return;
+        }
+        Lose(item, alock, $"when {ServerName} restarted: reclaim answered {status.WireName()} ({status.Describe()})");
+    }
+
+    private void Lose(NfsFileLock item, Nlm4Lock alock, string why)
+    {
+        item.MarkLost();
+        Interlocked.Increment(ref _lost);
+        _warn?.Invoke($"lock {alock.DescribeRange()} of {item.Path} was lost {why}");
     }
 
     /// <summary>Answers a GRANTED_MSG call-back with GRANTED_RES; best effort (the server treats silence as "granted").</summary>
@@ -451,13 +633,39 @@ public sealed class NfsLockClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Releases the held locks <paramref name="which"/> selects — those of a mount that closes with streams still
+    /// open (as exit(2) closes a process's files), so the server does not keep them for nobody. Best effort, brief.
+    /// </summary>
+    internal async Task ReleaseAsync(Func<NfsFileLock, bool> which)
+    {
+        NfsFileLock[] leaving;
+        lock (_lock) leaving = [.. _held.Where(which)];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // for them all: a dead server must not hold up closing
+        foreach (var item in leaving)
+        {
+            try
+            {
+                await UnlockAsync(item, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RpcException or NfsLockException or OperationCanceledException or ObjectDisposedException)
+            {
+                _warn?.Invoke($"could not release {item} at {_connection.Describe()}: {e.Message}");
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stopWatching.CancelAsync().ConfigureAwait(false);
+        await ReleaseAsync(_ => true).ConfigureAwait(false);
         _agent.Detach(this);
-        _agent.Unmonitor(this);
+        _agent.Unmonitor(this, forget: !Volatile.Read(ref _unreleased));
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>Whether an UNLOCK failed, so that the server may hold a lock of ours that we no longer know of.</summary>
+    private bool _unreleased;
 
     /// <summary>The locking part of the mount table.</summary>
     public NfsLockInfo Describe() => new(
@@ -485,8 +693,24 @@ public sealed record NfsLockOwner(int Svid, NetObj Handle)
 }
 
 /// <summary>The owner of a conflicting lock, as the server's TEST reports it.</summary>
+/// <param name="Owner">The holder's owner handle: printable ASCII as it is, every other byte as <c>\xNN</c>.</param>
 public sealed record NfsLockHolder(bool Exclusive, int Svid, string Owner, long Offset, long Length)
 {
+    /// <summary>
+    /// An owner handle as text. It is opaque bytes chosen by another client, shown in messages and on terminals:
+    /// control characters there could rewrite the user's screen, so only printable ASCII passes.
+    /// </summary>
+    internal static string Readable(ReadOnlySpan<byte> owner)
+    {
+        var text = new StringBuilder(owner.Length);
+        foreach (byte b in owner)
+        {
+            if (b is >= 0x20 and < 0x7F) text.Append((char)b);
+            else text.Append($"\\x{b:x2}");
+        }
+        return text.ToString();
+    }
+
     public override string ToString() =>
         $"{(Exclusive ? "exclusive" : "shared")} lock on {(Length == 0 ? $"[{Offset}, end)" : $"[{Offset}, {Offset + Length})")} held by svid {Svid} ({Owner})";
 }
@@ -509,6 +733,12 @@ public sealed class NfsFileLock : IAsyncDisposable
     }
 
     internal NfsFileStream Stream { get; }
+
+    /// <summary>Held while the lock is being unlocked or reclaimed, so the two never cross at the server.</summary>
+    internal SemaphoreSlim Gate { get; } = new(1, 1);
+
+    internal LockRange Range => LockRange.FromOffsetLength((ulong)Offset, (ulong)Length);
+
     public NfsLockOwner Owner { get; }
     public long Offset { get; }
     /// <summary>0: to the end of the file, however long it grows.</summary>

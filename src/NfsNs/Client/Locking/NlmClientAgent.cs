@@ -113,7 +113,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
         try
         {
             string directory = stateDirectory ?? NsmStateStore.DefaultDirectory("client", own.Name, own.Id.Inode);
-            var store = NsmStateStore.Open(directory);
+            var store = OpenStore(directory, configuredBy: stateDirectory is null ? "NFSNS_STATE_DIR" : nameof(NfsMountOptions.LockStateDirectory));
             hostLock = OpenHostLock(directory, out bool firstProcess);
             var previous = store.Monitored;
             if (firstProcess || store.State == 0) store.Restart();
@@ -125,13 +125,7 @@ public sealed class NlmClientAgent : IAsyncDisposable
             agent.CallbackEndPoint = server.Listen(new IPEndPoint(IPAddress.Any, 0));
             agent.CallbackUdpEndPoint = agent.ListenUdp(agent.CallbackEndPoint.Port);
             await agent.RegisterCallbacksAsync(cancellationToken).ConfigureAwait(false);
-            if (firstProcess && previous.Count > 0)
-            {
-                // Before our first LOCK: a server that saw our new state in a LOCK first would take the SM_NOTIFY for
-                // old news and keep the dead process's locks. Wait a little for the notices; the rest go on behind.
-                var notices = agent.NotifyPreviousServers(previous);
-                await Task.WhenAny(notices, Task.Delay(NoticeWait, cancellationToken)).ConfigureAwait(false);
-            }
+            if (firstProcess && previous.Count > 0) agent.NotifyPreviousServers(previous);
             return agent;
         }
         catch
@@ -140,6 +134,22 @@ public sealed class NlmClientAgent : IAsyncDisposable
             hostLock?.Dispose();
             own.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The namespace's NSM state. Without it no lock is taken (as a kernel client without rpc.statd): a client that
+    /// cannot count its restarts cannot tell servers to drop the locks of its processes that died.
+    /// </summary>
+    private static NsmStateStore OpenStore(string directory, string configuredBy)
+    {
+        try
+        {
+            return NsmStateStore.Open(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new NfsLockException($"cannot use the lock state directory {directory} (set {configuredBy} to a writable directory): {e.Message}", e);
         }
     }
 
@@ -307,7 +317,21 @@ public sealed class NlmClientAgent : IAsyncDisposable
     {
         public Task Granted => completion.Task;
 
-        public void Dispose() => agent._pendingGrants.TryRemove(new KeyValuePair<GrantKey, TaskCompletionSource<bool>>((GrantKey)key, completion));
+        /// <summary>
+        /// Stops waiting: a GRANTED from now on is refused. True when one was accepted before (the lock is ours at
+        /// the server, so the caller must release it if it does not keep it).
+        /// </summary>
+        public async Task<bool> WithdrawAsync()
+        {
+            if (Remove()) return false;
+            // A GRANTED took the entry and is completing it (or another wait for the same lock replaced it).
+            await Task.WhenAny(completion.Task, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            return completion.Task.IsCompletedSuccessfully;
+        }
+
+        private bool Remove() => agent._pendingGrants.TryRemove(new KeyValuePair<GrantKey, TaskCompletionSource<bool>>((GrantKey)key, completion));
+
+        public void Dispose() => Remove();
     }
 
     private RpcProgram CreateNlmProgram() => new RpcProgram(Nlm4.Program)
@@ -367,11 +391,14 @@ public sealed class NlmClientAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>SM_UNMON, in process: the server is forgotten once no lock client of it remains.</summary>
-    internal void Unmonitor(NfsLockClient client)
+    /// <summary>
+    /// SM_UNMON, in process: the server is forgotten once no lock client of it remains — unless
+    /// <paramref name="forget"/> is false (it may still hold a lock of ours), so that the next start tells it.
+    /// </summary>
+    internal void Unmonitor(NfsLockClient client, bool forget = true)
     {
         if (!_monitored.TryRemove(client, out _)) return;
-        if (_monitored.Keys.Any(c => c.ServerName == client.ServerName)) return;
+        if (!forget || _monitored.Keys.Any(c => c.ServerName == client.ServerName)) return;
         try
         {
             _store.RemoveMonitored(client.ServerName);
@@ -387,31 +414,45 @@ public sealed class NlmClientAgent : IAsyncDisposable
         {
             Interlocked.Increment(ref _notifications);
             var from = Normalize(call.RemoteEndPoint.Address);
-            var matching = _monitored.Keys.Where(c => c.IsServer(change.MonName, from)).ToList();
-            _log?.Invoke($"SM_NOTIFY from {call.RemoteEndPoint}: {change.MonName} restarted (state {change.State}); " +
-                (matching.Count == 0 ? "no locks held there" : $"reclaiming the locks of {matching.Count} server connection(s)"));
-            foreach (var client in matching) client.ServerRestarted(change.State);
+            // Only what we act on is told: anyone in the namespace can send notices, and their echo must not flood
+            // the user's terminal.
+            int reclaiming = _monitored.Keys.Where(c => c.IsServer(from)).Count(c => c.ServerRestarted(change.State));
+            if (reclaiming > 0)
+                _log?.Invoke($"SM_NOTIFY from {call.RemoteEndPoint}: {change.MonName} restarted (state {change.State}); " +
+                    $"reclaiming the locks of {reclaiming} server connection(s)");
             return RpcReplyStatus.SuccessTask;
         });
 
     /// <summary>
     /// After a "reboot" of this namespace's client: tell every server recorded by the previous run that we
     /// restarted (SM_NOTIFY with the new state), so it drops the locks of processes that no longer exist. Best
-    /// effort: a few attempts per server with a doubling pause; the task ends when every server was told or given up on.
+    /// effort, in the background: a few attempts per server with a doubling pause.
     /// </summary>
-    private Task NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
+    private void NotifyPreviousServers(IReadOnlyList<(string Peer, int State)> previous)
     {
         int state = _store.State;
-        var notices = new List<Task>();
         foreach (var (peer, _) in previous)
         {
             if (!IPAddress.TryParse(peer, out var address)) continue;
-            notices.Add(Task.Run(() => NotifyAsync(peer, address, state)));
+            _notices[Normalize(address)] = Task.Run(() => NotifyAsync(peer, address, state));
         }
-        return Task.WhenAll(notices);
     }
 
-    /// <summary>How long starting waits for the restart notices to the previous run's servers.</summary>
+    private readonly ConcurrentDictionary<IPAddress, Task> _notices = new();
+
+    /// <summary>
+    /// Before our first LOCK to <paramref name="server"/>: a server that saw our new state in a LOCK first would take
+    /// the restart notice for old news and keep the dead process's locks, so its notice (if it has one) goes first —
+    /// waited for a little, then left to go on behind. Servers we do not lock with now never hold us up.
+    /// </summary>
+    internal async Task WaitForNoticeAsync(IPAddress server, CancellationToken cancellationToken)
+    {
+        if (!_notices.TryGetValue(Normalize(server), out var notice)) return;
+        await Task.WhenAny(notice, Task.Delay(NoticeWait, cancellationToken)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>How long a first LOCK waits for the restart notice to its server.</summary>
     private static readonly TimeSpan NoticeWait = TimeSpan.FromSeconds(10);
 
     /// <summary>Attempts at telling one server of our restart, and the pause before the first retry (doubling).</summary>

@@ -49,7 +49,7 @@ public sealed class NsmStateStore
         {
             string text = File.ReadAllText(statePath).Trim();
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out state) || state < 0)
-                throw new InvalidDataException($"NSM state file {statePath} holds \"{Truncate(text)}\", not a state number");
+                throw new InvalidDataException($"NSM state file {statePath} holds \"{Truncate(text)}\", not a state number (remove it to start counting again)");
         }
         return new NsmStateStore(full, state);
     }

@@ -96,7 +96,7 @@ internal sealed class LockManager : IAsyncDisposable
         _options = options;
         _log = options.Log;
         _locks = new ByteRangeLockTable<LockedFile>(options.Limits);
-        _shares = new ShareReservationTable<LockedFile>(options.Limits.MaxLocksPerHost);
+        _shares = new ShareReservationTable<LockedFile>(options.Limits.MaxLocksPerHost, options.Limits.MaxLocks);
         _monitor = new StatusMonitor(options.StateDirectory, options.Log);
         _callbacks = new LockCallbacks(sockets, options.Resolver, isOwnEndPoint, options.CallbackTimeout);
         bool restarted = _monitor.PreviousClients.Count > 0;

@@ -48,6 +48,21 @@ public readonly record struct LockRange
 
     public bool Contains(LockRange other) => Start <= other.Start && other.End <= End;
 
+    /// <summary>The parts of this range that none of <paramref name="others"/> covers, in order.</summary>
+    public List<LockRange> Without(IEnumerable<LockRange> others)
+    {
+        var pieces = new List<LockRange>();
+        ulong next = Start;
+        foreach (var other in others.Where(Overlaps).OrderBy(o => o.Start))
+        {
+            if (other.Start > next) pieces.Add(new LockRange(next, other.Start - 1));
+            if (other.End >= End) return pieces;
+            next = Math.Max(next, other.End + 1);
+        }
+        pieces.Add(new LockRange(next, End));
+        return pieces;
+    }
+
     public override string ToString() => End == ToEnd ? $"[{Start}, end)" : $"[{Start}, {End + 1})";
 }
 

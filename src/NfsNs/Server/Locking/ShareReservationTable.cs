@@ -9,18 +9,22 @@ public sealed record ShareReservation<TFile>(TFile File, LockHost Host, NetObj O
 /// <summary>
 /// Whole-file DOS share reservations (XNFS NLM_SHARE): a reservation is refused when its access is denied by
 /// another owner's deny mode, or its deny mode denies another owner's access. An owner is (host, oh); its second
-/// SHARE of a file replaces its first, as Linux lockd does. Thread-safe.
+/// SHARE of a file replaces its first, as Linux lockd does. Bounded per host and in all: a client can present any
+/// number of caller_names, each a host of its own. Thread-safe.
 /// </summary>
 public sealed class ShareReservationTable<TFile> where TFile : notnull
 {
     private readonly Lock _lock = new();
     private readonly List<ShareReservation<TFile>> _shares = [];
     private readonly int _maxPerHost;
+    private readonly int _max;
 
-    public ShareReservationTable(int maxPerHost = 4096)
+    public ShareReservationTable(int maxPerHost = 4096, int max = 65536)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxPerHost);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
         _maxPerHost = maxPerHost;
+        _max = max;
     }
 
     public IReadOnlyList<ShareReservation<TFile>> Reservations
@@ -33,7 +37,7 @@ public sealed class ShareReservationTable<TFile> where TFile : notnull
         lock (_lock) return _shares.Count(s => s.Host == host);
     }
 
-    /// <summary>SHARE: Granted, Denied (a conflicting reservation) or DeniedNoLocks (the host's limit).</summary>
+    /// <summary>SHARE: Granted, Denied (a conflicting reservation) or DeniedNoLocks (the host's or the table's limit).</summary>
     public Nlm4Status Share(TFile file, LockHost host, NetObj ownerHandle, Nlm4ShareAccess access, Nlm4ShareMode deny)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -46,7 +50,7 @@ public sealed class ShareReservationTable<TFile> where TFile : notnull
                 if (((uint)access & (uint)other.Deny) != 0 || ((uint)deny & (uint)other.Access) != 0) return Nlm4Status.Denied;
             }
             int replaced = _shares.RemoveAll(Mine);
-            if (replaced == 0 && _shares.Count(s => s.Host == host) >= _maxPerHost) return Nlm4Status.DeniedNoLocks;
+            if (replaced == 0 && (_shares.Count >= _max || _shares.Count(s => s.Host == host) >= _maxPerHost)) return Nlm4Status.DeniedNoLocks;
             _shares.Add(new ShareReservation<TFile>(file, host, ownerHandle, access, deny));
             return Nlm4Status.Granted;
         }
