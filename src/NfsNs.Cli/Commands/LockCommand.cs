@@ -168,13 +168,17 @@ public static class LockCommand
         Process child;
         try
         {
+            if (command[0].Contains('/') && Directory.Exists(command[0])) return CannotRun(console, command[0], "is a directory");
             child = Process.Start(start) ?? throw new Win32Exception("no process was started");
         }
         catch (Win32Exception e)
         {
-            bool missing = e.NativeErrorCode == 2;
-            console.Error.WriteLine($"nfsns: {command[0]}: {(missing ? "command not found" : e.Message)}");
-            return missing ? 127 : 126;
+            return e.NativeErrorCode switch
+            {
+                ENOENT => CannotRun(console, command[0], "command not found", 127),
+                EACCES => CannotRun(console, command[0], "permission denied"),
+                _ => CannotRun(console, command[0], e.Message),
+            };
         }
         using (child)
         {
@@ -187,7 +191,13 @@ public static class LockCommand
         }
     }
 
-    private const int SIGTERM = 15;
+    private static int CannotRun(CliConsole console, string command, string why, int status = 126)
+    {
+        console.Error.WriteLine($"nfsns: {command}: {why}");
+        return status;
+    }
+
+    private const int SIGTERM = 15, ENOENT = 2, EACCES = 13;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
