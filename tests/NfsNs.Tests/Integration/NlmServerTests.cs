@@ -202,6 +202,29 @@ public sealed class NlmServerTests
     }
 
     [Fact]
+    public async Task Taking_back_a_refused_grant_leaves_what_the_owner_held_before_it()
+    {
+        await using var s = await StartAsync("nlm-takeback");
+        await using var a = new LockClient(s.Host, "127.0.0.2", "client-a", svid: 1);
+        await using var b = new LockClient(s.Host, "127.0.0.3", "client-b", svid: 2);
+        s.Peer.GrantedAnswer = Nlm4Status.Denied;
+
+        // B holds [0, 10) shared and waits to make it [0, 100) exclusive; A's lock in [50, 60) is in the way.
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(s.File, 0, 10, exclusive: false));
+        Assert.Equal(Nlm4Status.Granted, await b.LockAsync(s.File, 200, 10, exclusive: true));
+        Assert.Equal(Nlm4Status.Granted, await a.LockAsync(s.File, 50, 10));
+        Assert.Equal(Nlm4Status.Blocked, await b.LockAsync(s.File, 0, 100, block: true));
+        Assert.Equal(Nlm4Status.Granted, await a.UnlockAsync(s.File, 50, 10));
+        await NlmTestPeer.NextAsync(s.Peer.Granted);
+        await WaitUntilAsync(() => s.Host.Log.Any(l => l.Contains("took back", StringComparison.Ordinal)), "the refused lock to be taken back");
+
+        // B gave up its request, not the locks it held: [0, 10) stays shared (and [200, 210) untouched).
+        Assert.Equal([("[0, 10)", false), ("[200, 210)", true)], s.Server.Locks.Select(l => (l.Range.ToString(), l.Exclusive)));
+        Assert.Equal(Nlm4Status.Granted, await a.LockAsync(s.File, 10, 90));
+        Assert.Equal(Nlm4Status.Denied, await a.LockAsync(s.File, 0, 10));
+    }
+
+    [Fact]
     public async Task A_granted_call_back_that_cannot_be_delivered_releases_the_lock_after_its_attempts()
     {
         await using var s = await StartAsync("nlm-unreach", configure: o => o with

@@ -123,6 +123,26 @@ public sealed class ByteRangeLockTableTests
     }
 
     [Fact]
+    public void Reverting_a_grant_puts_back_what_the_owner_held_in_its_range()
+    {
+        var table = new ByteRangeLockTable<string>();
+        table.Lock(F, A1, R(0, 10), true, false);    // exclusive, to become shared by a shared grant
+        table.Lock(F, A1, R(20, 10), false, false);  // shared, inside the range
+        table.Lock(F, A1, R(95, 20), true, false);   // reaching out of the range
+        table.Lock(F, B1, R(50, 5), true, false);
+        Assert.Equal(LockOutcome.Blocked, table.Lock(F, A1, R(0, 100), false, true).Outcome);
+        var granted = Assert.Single(table.Unlock(F, B1, R(50, 5)).Granted);
+        Assert.Equal(["1@client-a [0, 100) S", "1@client-a [100, 115) X"], Dump(table));
+        // Meanwhile another owner shares [5, 6): A's exclusive [0, 10) can only come back shared.
+        table.Lock(F, B1, R(5, 1), false, false);
+
+        table.Revert(granted);
+        Assert.Equal(["1@client-a [0, 10) S", "1@client-b [5, 6) S", "1@client-a [20, 30) S", "1@client-a [95, 115) X"], Dump(table));
+        table.Unlock(F, B1, R(5, 1));
+        Assert.Equal(LockOutcome.Granted, table.Lock(F, A2, R(10, 10), true, false).Outcome); // the rest of the range is free again
+    }
+
+    [Fact]
     public void Blocked_requests_are_granted_in_fifo_order_once_the_conflict_goes()
     {
         var table = new ByteRangeLockTable<string>();

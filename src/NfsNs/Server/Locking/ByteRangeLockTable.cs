@@ -56,6 +56,9 @@ public sealed class QueuedLock<TFile> where TFile : notnull
     /// <summary>What the caller attached when queuing (for NLM: how to reach the client with GRANTED).</summary>
     public object? Tag { get; }
 
+    /// <summary>Once granted: the owner's own locks the grant replaced in its range (see <see cref="ByteRangeLockTable{TFile}.Revert"/>).</summary>
+    public IReadOnlyList<HeldLock<TFile>> Replaced { get; internal set; } = [];
+
     internal bool Matches(TFile file, LockOwner owner, LockRange range, bool exclusive) =>
         EqualityComparer<TFile>.Default.Equals(File, file) && Owner == owner && Range == range && Exclusive == exclusive;
 
@@ -224,6 +227,33 @@ public sealed class ByteRangeLockTable<TFile> where TFile : notnull
             var granted = GrantWaiters(file, state);
             Forget(file, state);
             return new(released, 0, granted);
+        }
+    }
+
+    /// <summary>
+    /// Takes back a lock granted to a waiter (its owner refused it, or could not be told) and puts back what the owner
+    /// held in that range before — a request given up must not cost the owner the locks it already had there (a grant
+    /// merges with them, fcntl style). Grants the queued requests that no longer conflict.
+    /// </summary>
+    public LockRelease<TFile> Revert(QueuedLock<TFile> granted)
+    {
+        ArgumentNullException.ThrowIfNull(granted);
+        lock (_lock)
+        {
+            if (!_files.TryGetValue(granted.File, out var state)) return LockRelease<TFile>.None;
+            var range = granted.Range;
+            var mine = Carve(state, granted.Owner, range);
+            foreach (var before in granted.Replaced)
+            {
+                var part = new LockRange(Math.Max(before.Range.Start, range.Start), Math.Min(before.Range.End, range.End));
+                // Others may have taken shared locks there meanwhile, when the grant was shared: then it stays shared.
+                bool exclusive = before.Exclusive && FirstConflict(state, granted.Owner, part, exclusive: true) is null;
+                mine.Add(before with { Range = part, Exclusive = exclusive });
+            }
+            Replace(state, granted.Owner, mine);
+            var waiters = GrantWaiters(granted.File, state);
+            Forget(granted.File, state);
+            return new(1, 0, waiters);
         }
     }
 
@@ -415,9 +445,10 @@ public sealed class ByteRangeLockTable<TFile> where TFile : notnull
         foreach (var waiting in state.Queue.ToList())
         {
             // One over a limit now stays where it is in line; a later release may grant it.
-            if (FirstConflict(state, waiting.Owner, waiting.Range, waiting.Exclusive) is not null ||
-                !TryApply(file, state, waiting.Owner, waiting.Range, waiting.Exclusive))
-                continue;
+            if (FirstConflict(state, waiting.Owner, waiting.Range, waiting.Exclusive) is not null) continue;
+            var replaced = state.Held.Where(h => h.Owner == waiting.Owner && h.Range.Overlaps(waiting.Range)).ToList();
+            if (!TryApply(file, state, waiting.Owner, waiting.Range, waiting.Exclusive)) continue;
+            waiting.Replaced = replaced;
             RemoveQueued(state, q => ReferenceEquals(q, waiting));
             granted.Add(waiting);
         }

@@ -55,8 +55,9 @@ internal sealed record LockManagerOptions
 /// DENIED ("NLM: Further cancel fixes") so a client can tell that its request was granted before the cancel.</item>
 /// <item>A granted waiter is told with a synchronous GRANTED (procedure 5) at the address its LOCK came from (then
 /// at caller_name if that is an address), with the LOCK's cookie. A refusal other than NLM4_DENIED_GRACE_PERIOD, or
-/// <see cref="LockManagerOptions.GrantAttempts"/> failed attempts, releases the lock again — it must not be held
-/// by nobody. A LOCK or UNLOCK of that owner meanwhile settles it: the client knows what it holds.</item>
+/// <see cref="LockManagerOptions.GrantAttempts"/> failed attempts, takes the lock back — it must not be held
+/// by nobody — and leaves the owner what it held in that range before (<see cref="ByteRangeLockTable{TFile}.Revert"/>).
+/// A LOCK or UNLOCK of that owner meanwhile settles it: the client knows what it holds.</item>
 /// </list>
 /// </remarks>
 internal sealed class LockManager : IAsyncDisposable
@@ -347,7 +348,7 @@ internal sealed class LockManager : IAsyncDisposable
         }
         if (pending.Settled) return;
         _log?.Invoke($"NLM: took back {granted} after {attempts} GRANTED attempt{(attempts == 1 ? "" : "s")}: {failure}");
-        Deliver(_locks.Unlock(granted.File, granted.Owner, granted.Range).Granted);
+        Deliver(_locks.Revert(granted).Granted);
     }
 
     /// <summary>GRANTED at the LOCK's source address, then at caller_name when it is another address.</summary>
