@@ -14,6 +14,7 @@ internal static class TestStateDirectory
     internal static void Initialize()
     {
         if (Environment.GetEnvironmentVariable("NFSNS_STATE_DIR") is { Length: > 0 }) return;
+        RemoveThoseOfEndedRuns();
         Environment.SetEnvironmentVariable("NFSNS_STATE_DIR", Path);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -25,5 +26,25 @@ internal static class TestStateDirectory
             {
             }
         };
+    }
+
+    /// <summary>
+    /// A test host that is killed (not ended) never runs ProcessExit: remove the directories of runs whose process is
+    /// gone, so that they do not pile up in /tmp.
+    /// </summary>
+    private static void RemoveThoseOfEndedRuns()
+    {
+        foreach (string directory in Directory.EnumerateDirectories(System.IO.Path.GetTempPath(), "nfsns-test-state-*"))
+        {
+            if (!int.TryParse(System.IO.Path.GetFileName(directory)["nfsns-test-state-".Length..], out int pid) || pid == Environment.ProcessId) continue;
+            if (Directory.Exists($"/proc/{pid}")) continue;
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
     }
 }
