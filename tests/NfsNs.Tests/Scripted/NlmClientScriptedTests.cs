@@ -87,6 +87,22 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         return (mount, stream, registry);
     }
 
+    /// <summary>
+    /// Scripts the server to refuse non-blocking LOCKs (a conflict) and queue blocking ones (NLM4_BLOCKED); the task
+    /// gives the first queued request, as the server would later name it in its GRANTED call-back.
+    /// </summary>
+    private TaskCompletionSource<Nlm4LockArgs> QueueBlockingLocks()
+    {
+        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _onLock = args =>
+        {
+            if (!args.Block) return Nlm4Status.Denied;
+            blocked.TrySetResult(args);
+            return Nlm4Status.Blocked;
+        };
+        return blocked;
+    }
+
     private Nlm4Client CallbackClient(NfsMount mount, out RpcConnection connection)
     {
         var agent = mount.Server.LockClient!.Agent;
@@ -100,13 +116,7 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         var (mount, stream, _) = await OpenAsync();
         await using var _m = mount;
         await using var _s = stream;
-        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _onLock = args =>
-        {
-            if (!args.Block) return Nlm4Status.Denied;
-            blocked.TrySetResult(args);
-            return Nlm4Status.Blocked;
-        };
+        var blocked = QueueBlockingLocks();
         var waiting = stream.LockAsync(0, 100);
         var queued = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(mount.Server.LockClient!.Agent.State, queued.State);
@@ -343,13 +353,7 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
     {
         var (mount, stream, _) = await OpenAsync();
         await using var _m = mount;
-        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _onLock = args =>
-        {
-            if (!args.Block) return Nlm4Status.Denied;
-            blocked.TrySetResult(args);
-            return Nlm4Status.Blocked;
-        };
+        var blocked = QueueBlockingLocks();
         var waiting = stream.LockAsync(0, 10);
         var queued = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await stream.DisposeAsync();
@@ -372,13 +376,7 @@ public sealed class NlmClientScriptedTests : IAsyncLifetime
         var (mount, stream, _) = await OpenAsync();
         await using var _m = mount;
         await using var _s = stream;
-        var blocked = new TaskCompletionSource<Nlm4LockArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _onLock = args =>
-        {
-            if (!args.Block) return Nlm4Status.Denied;
-            blocked.TrySetResult(args);
-            return Nlm4Status.Blocked;
-        };
+        var blocked = QueueBlockingLocks();
         var waiting = stream.LockAsync(0, 10);
         var queued = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var agent = mount.Server.LockClient!.Agent;
