@@ -36,9 +36,9 @@ public sealed partial class RpcServer
             {
                 socket = _sockets.BindUdp(local);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            catch (SocketException e)
             {
-                throw new IOException($"cannot listen on UDP {local} in namespace {Namespace}: the address is already in use (is another server running there?)", e);
+                throw CannotListen(e, $"UDP {local}");
             }
             DatagramSocket datagrams;
             try

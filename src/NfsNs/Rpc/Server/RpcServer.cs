@@ -118,9 +118,9 @@ public sealed partial class RpcServer : IAsyncDisposable
             {
                 socket = _sockets.ListenTcp(local, _options.ListenBacklog);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            catch (SocketException e)
             {
-                throw new IOException($"cannot listen on {local} in namespace {Namespace}: the address is already in use (is another server running there?)", e);
+                throw CannotListen(e, local.ToString());
             }
             var bound = (IPEndPoint)socket.LocalEndPoint!;
             _listeners.Add((socket, Task.Run(() => AcceptLoopAsync(socket, bound))));
@@ -191,6 +191,15 @@ public sealed partial class RpcServer : IAsyncDisposable
         endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     internal void Log(string message) => _options.Log?.Invoke(message);
+
+    /// <summary>Why a listener could not be bound, saying where and, for the usual causes, what to do.</summary>
+    private IOException CannotListen(SocketException e, string where) => new(e.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => $"cannot listen on {where} in namespace {Namespace}: the address is already in use (is another server running there?)",
+        SocketError.AddressNotAvailable => $"cannot listen on {where} in namespace {Namespace}: that address is not one of the namespace's (see `ip addr` inside it)",
+        SocketError.AccessDenied => $"cannot listen on {where} in namespace {Namespace}: ports below 1024 need root (CAP_NET_BIND_SERVICE)",
+        _ => $"cannot listen on {where} in namespace {Namespace}: {e.Message}",
+    }, e);
 
     /// <summary>
     /// Serves one call message (a TCP record or a UDP datagram) and sends its reply the way it came; owns
