@@ -12,6 +12,20 @@ namespace NfsNs.Tests.Scripted;
 /// <summary>The RPC server layer (RFC 5531 server side): dispatch errors, framing, concurrency, DRC, shutdown.</summary>
 public class RpcServerTests
 {
+    [Fact]
+    public async Task Listening_errors_name_the_address_the_namespace_and_the_cause()
+    {
+        using var ns = TestNetworkNamespace.Create();
+        await using var server = new RpcServer(ns.Sockets);
+        var bound = server.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        var inUse = Assert.Throws<IOException>(() => server.Listen(bound));
+        Assert.Contains($"cannot listen on {bound} in namespace {ns.Name}", inUse.Message);
+        Assert.Contains("already in use", inUse.Message);
+        var notOurs = Assert.Throws<IOException>(() => server.ListenUdp(new IPEndPoint(IPAddress.Parse("192.0.2.7"), 0)));
+        Assert.Contains("cannot listen on UDP 192.0.2.7:0", notOurs.Message);
+        Assert.Contains("not one of the namespace's", notOurs.Message);
+    }
+
     private const uint N = TestRpcProgram.Number;
 
     private sealed class MalformedAuthSys : RpcCredentials
